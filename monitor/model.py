@@ -1,0 +1,103 @@
+"""Shared data types and the project's error hierarchy.
+
+This is the one leaf module that every package may import: `rules/` and
+`storage/` use it so that they never need to import each other or the
+pipeline. It must import nothing from the project and do no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class MonitorError(Exception):
+    """Root of every error the project raises on purpose.
+
+    The CLI turns these into one clear line and a non-zero exit code; any
+    other exception is a bug and is allowed to surface.
+    """
+
+
+class ConfigError(MonitorError):
+    """A configuration file is invalid. Carries every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RuleError(MonitorError):
+    """A rule file (or a set of them) is invalid. Carries every problem found.
+
+    Each problem is one line: ``file:line:col: rule NAME: what is wrong``.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StorageError(MonitorError):
+    """The database cannot be opened or written (locked, full disk, corrupt)."""
+
+
+class NotFound(MonitorError):
+    """A feed, article or date the user named does not exist."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a rule matched: one occurrence of one term in one field.
+
+    ``start``/``end`` are character offsets into that field's clean text.
+    """
+
+    rule: str
+    term: str
+    field: str
+    start: int
+    end: int
+
+
+@dataclass
+class Tagging:
+    """What the rules concluded about one article."""
+
+    score: float = 0.0
+    flagged: bool = False
+    tags: list[str] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class Article:
+    """One feed entry, parsed and cleaned, ready to be tagged and stored.
+
+    ``url`` is the canonical URL (used for dedup); ``link`` is the link as the
+    feed gave it. ``published`` is timezone-aware UTC; when the feed gave no
+    date (or one in the future) it is the fetch time and
+    ``published_from_feed`` is False.
+    """
+
+    guid: str
+    url: str
+    link: str
+    title: str
+    author: str
+    published: datetime
+    published_from_feed: bool
+    categories: list[str] = field(default_factory=list)
+    summary_html: str = ""
+    summary_text: str = ""
+    content_html: str = ""
+    content_text: str = ""
+
+    @property
+    def text(self) -> str:
+        """Summary and content as one clean text (what `text:` rules see)."""
+        if self.content_text and self.summary_text:
+            if self.summary_text in self.content_text:
+                return self.content_text
+            return self.summary_text + "\n" + self.content_text
+        return self.content_text or self.summary_text

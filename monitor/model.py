@@ -68,6 +68,9 @@ class Tagging:
     flagged: bool = False
     tags: list[str] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
+    # Summed weight of the matching rules per tag: the digest files an
+    # article under its strongest tag.
+    tag_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""The database schema, as sqlite-utils migrations.
+
+Every schema change is a new migration appended at the end; applied ones are
+never edited. Migrations run when a Store opens the database, each in its own
+transaction together with the record that it ran.
+
+This module knows tables and indexes only: no queries, no project logic.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("partnership-monitor")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,          -- where it is fetched now (a 301/308 moves it)
+            origin_url TEXT NOT NULL,          -- as it was added or configured
+            name TEXT,                         -- the user's name for it
+            title TEXT,                        -- the feed's own title
+            site_url TEXT,
+            interval INTEGER,                  -- seconds; NULL: the [schedule] default
+            source TEXT NOT NULL DEFAULT 'cli',-- config | cli | opml
+            etag TEXT,
+            last_modified TEXT,
+            last_status TEXT NOT NULL DEFAULT 'new',
+            http_status INTEGER,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            failing_since TEXT,
+            last_fetched TEXT,
+            last_ok TEXT,
+            next_due TEXT,
+            disabled TEXT,                     -- NULL | gone | paused
+            removed INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),  -- the feed that carried it first
+            guid TEXT NOT NULL,
+            url TEXT NOT NULL,                 -- canonical: dedup key across feeds
+            link TEXT NOT NULL,
+            title TEXT NOT NULL,
+            author TEXT NOT NULL DEFAULT '',
+            published TEXT NOT NULL,           -- UTC; the first-seen time when the feed gave none
+            published_from_feed INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            categories TEXT NOT NULL DEFAULT '[]',
+            summary_html TEXT NOT NULL DEFAULT '',
+            summary_text TEXT NOT NULL DEFAULT '',
+            content_html TEXT NOT NULL DEFAULT '',
+            content_text TEXT NOT NULL DEFAULT '',
+            content_hash TEXT NOT NULL,        -- normalised title + text: word-for-word copies share it
+            score REAL NOT NULL DEFAULT 0,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            tags TEXT NOT NULL DEFAULT '[]',
+            tag_scores TEXT NOT NULL DEFAULT '{}',
+            matches TEXT NOT NULL DEFAULT '[]',
+            rules_version TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_articles_url ON articles(url)")
+    db.execute("CREATE INDEX idx_articles_hash ON articles(content_hash)")
+    db.execute("CREATE INDEX idx_articles_published ON articles(published)")
+    # The digest reads one day's flagged articles: this keeps that query
+    # proportional to the day's items, not to the size of the table.
+    db.execute("CREATE INDEX idx_articles_flagged_day ON articles(published) WHERE flagged = 1")
+    db.execute(
+        """
+        CREATE TABLE entries (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            guid TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (feed_id, guid)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX idx_entries_article ON entries(article_id)")
+    db.execute(
+        """
+        CREATE TABLE article_tags (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (article_id, tag)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX idx_article_tags_tag ON article_tags(tag, article_id)")
+    db.execute(
+        """
+        CREATE TABLE tag_changes (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            change TEXT NOT NULL,              -- added | removed
+            at TEXT NOT NULL,
+            rules_version TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_tag_changes_article ON tag_changes(article_id)")
+    db.execute(
+        """
+        CREATE TABLE fetch_log (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            linked INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            elapsed REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            warning TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_fetch_log_feed ON fetch_log(feed_id, at)")
+    db["articles"].enable_fts(
+        ["title", "summary_text", "content_text"], fts_version="FTS5", create_triggers=True
+    )
+    db.execute(
+        """
+        CREATE TABLE digests (
+            day TEXT PRIMARY KEY,              -- YYYY-MM-DD in the digest time zone
+            generated_at TEXT NOT NULL,
+            items INTEGER NOT NULL,
+            paths TEXT NOT NULL DEFAULT '[]',
+            delivered_at TEXT,
+            delivery_error TEXT
+        )
+        """
+    )

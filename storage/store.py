@@ -1,0 +1,596 @@
+"""The SQLite store: feeds, articles, how they were tagged, and the fetch log.
+
+A DAO with intent-named methods. Methods that need "now" take it as an
+argument. Each feed's poll is written in one transaction (`save_poll`), so a
+crash mid-poll leaves that feed exactly as it was before.
+
+It must not fetch, parse or evaluate rules: it stores what it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from monitor.model import Article, Match, NotFound, StorageError, Tagging
+from storage.schema import migrations
+
+
+def iso(t: datetime) -> str:
+    """Stored form of a time: UTC, seconds, with offset. Sorts lexically."""
+    if t.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def content_hash(title: str, text: str) -> str:
+    """Fingerprint of an article's words: equal for word-for-word copies."""
+    norm = re.sub(r"\s+", " ", f"{title}\n{text}").strip().casefold()
+    return hashlib.sha1(norm.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Feed:
+    id: int
+    url: str
+    origin_url: str
+    name: str | None
+    title: str | None
+    interval: int | None
+    source: str
+    etag: str | None
+    last_modified: str | None
+    last_status: str
+    http_status: int | None
+    last_error: str | None
+    error_count: int
+    failing_since: str | None
+    last_fetched: str | None
+    last_ok: str | None
+    next_due: str | None
+    disabled: str | None
+    removed: int
+    added_at: str
+    site_url: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.title or self.url
+
+
+@dataclass
+class FeedUpdate:
+    """What one poll changes on the feed row (decided by the pipeline)."""
+
+    status: str  # ok | not_modified | error | throttled | gone | paused
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    warning: str | None = None
+    error_count: int = 0
+    next_due: datetime | None = None
+    disabled: str | None = None
+    new_url: str | None = None
+    title: str | None = None
+    site_url: str | None = None
+    bytes: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class SaveStats:
+    new: int = 0
+    updated: int = 0
+    linked: int = 0
+    unchanged: int = 0
+    flagged: int = 0
+    new_ids: list[int] = field(default_factory=list)
+
+
+_FEED_COLUMNS = (
+    "id, url, origin_url, name, title, interval, source, etag, last_modified, last_status, http_status, "
+    "last_error, error_count, failing_since, last_fetched, last_ok, next_due, disabled, removed, added_at, site_url"
+)
+
+
+def _match_to_json(m: Match) -> dict[str, Any]:
+    return {"rule": m.rule, "term": m.term, "field": m.field, "start": m.start, "end": m.end}
+
+
+def matches_from_json(text: str) -> list[Match]:
+    return [Match(**m) for m in json.loads(text or "[]")]
+
+
+def _storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
+    msg = str(exc)
+    if "disk is full" in msg or "disk I/O" in msg:
+        return StorageError(f"{path}: cannot write: {msg} (free some space; nothing already stored was lost)")
+    if "locked" in msg:
+        return StorageError(f"{path}: database is locked by another process ({msg})")
+    if "not a database" in msg or "malformed" in msg:
+        return StorageError(f"{path}: not a usable database: {msg}")
+    return StorageError(f"{path}: {msg}")
+
+
+class Store:
+    """One connection to the monitor database. Not shared between threads."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30)
+            self.db = Database(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            migrations.apply(self.db)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self.path) from None
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- feeds
+
+    def _feed_rows(self, where: str = "removed = 0", params: Sequence[Any] = ()) -> list[Feed]:
+        cur = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE {where} ORDER BY id", params)
+        cols = [d[0] for d in cur.description]
+        return [Feed(**dict(zip(cols, row))) for row in cur.fetchall()]
+
+    def list_feeds(self) -> list[Feed]:
+        return self._feed_rows()
+
+    def get_feed(self, url: str) -> Feed:
+        rows = self._feed_rows("removed = 0 AND (url = ? OR origin_url = ?)", (url, url))
+        if not rows:
+            raise NotFound(f"no feed with URL {url}")
+        return rows[0]
+
+    def add_feed(
+        self, url: str, *, now: datetime, name: str | None = None, interval: int | None = None, source: str = "cli"
+    ) -> tuple[Feed, bool]:
+        """Add a feed (or bring back a removed one). Returns (feed, created)."""
+        with self._writing():
+            existing = self._feed_rows("url = ? OR origin_url = ?", (url, url))
+            if existing:
+                feed = existing[0]
+                if not feed.removed:
+                    return feed, False
+                self.db.execute(
+                    "UPDATE feeds SET removed = 0, name = coalesce(?, name), interval = ?, source = ?, "
+                    "next_due = ? WHERE id = ?",
+                    (name, interval, source, iso(now), feed.id),
+                )
+            else:
+                self.db.execute(
+                    "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (url, url, name, interval, source, iso(now), iso(now)),
+                )
+        return self.get_feed(url), True
+
+    def remove_feed(self, url: str) -> Feed:
+        """Stop polling a feed. Its articles stay: they are history."""
+        feed = self.get_feed(url)
+        with self._writing():
+            self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
+        return feed
+
+    def reset_feed(self, url: str, *, now: datetime) -> Feed:
+        """Clear errors, backoff and pause so the feed is polled on the next round."""
+        feed = self.get_feed(url)
+        with self._writing():
+            self.db.execute(
+                "UPDATE feeds SET error_count = 0, disabled = NULL, failing_since = NULL, last_error = NULL, "
+                "last_status = CASE WHEN last_status IN ('paused', 'gone', 'error') THEN 'new' ELSE last_status END, "
+                "next_due = ? WHERE id = ?",
+                (iso(now), feed.id),
+            )
+        return self.get_feed(url)
+
+    def sync_configured_feeds(self, specs: Iterable[tuple[str, str | None, int | None]], *, now: datetime) -> None:
+        """Make the feeds listed in the configuration present; retire config feeds no longer listed.
+
+        Feeds added from the CLI or OPML are left alone. A configured feed
+        that has since moved (301/308) is found by the URL it was added with.
+        """
+        specs = list(specs)
+        wanted = {url for url, _, _ in specs}
+        with self._writing():
+            for url, name, interval in specs:
+                rows = self._feed_rows("url = ? OR origin_url = ?", (url, url))
+                if rows:
+                    self.db.execute(
+                        "UPDATE feeds SET name = ?, interval = ?, source = 'config', removed = 0 WHERE id = ?",
+                        (name, interval, rows[0].id),
+                    )
+                else:
+                    self.db.execute(
+                        "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
+                        "VALUES (?, ?, ?, ?, 'config', ?, ?)",
+                        (url, url, name, interval, iso(now), iso(now)),
+                    )
+            for feed in self._feed_rows("source = 'config' AND removed = 0"):
+                if feed.origin_url not in wanted and feed.url not in wanted:
+                    self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
+
+    def feeds_due(self, now: datetime) -> list[Feed]:
+        """Feeds to poll now: active, not disabled, and due (or never polled)."""
+        return self._feed_rows(
+            "removed = 0 AND disabled IS NULL AND (next_due IS NULL OR next_due <= ?)", (iso(now),)
+        )
+
+    def next_due(self) -> datetime | None:
+        row = self.db.execute(
+            "SELECT min(next_due) FROM feeds WHERE removed = 0 AND disabled IS NULL"
+        ).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
+
+    # ------------------------------------------------------------- polling
+
+    def save_poll(
+        self,
+        feed: Feed,
+        update: FeedUpdate,
+        items: Sequence[tuple[Article, Tagging]],
+        *,
+        now: datetime,
+        rules_version: str | None = None,
+    ) -> SaveStats:
+        """Store one feed's poll: its articles, its new state and a log row, all or nothing.
+
+        Dedup: an entry this feed delivered before (same guid) is not stored
+        again, but updated in place when its words changed; an entry whose
+        canonical URL or exact words another article already has is linked
+        to that article instead of being stored twice.
+        """
+        stats = SaveStats()
+        with self._writing():
+            for article, tagging in items:
+                self._save_entry(feed, article, tagging, now, rules_version, stats)
+            self._apply_update(feed, update, now)
+            self.db.execute(
+                "INSERT INTO fetch_log (feed_id, at, status, http_status, new, updated, linked, bytes, elapsed, "
+                "error, warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    feed.id,
+                    iso(now),
+                    update.status,
+                    update.http_status,
+                    stats.new,
+                    stats.updated,
+                    stats.linked,
+                    update.bytes,
+                    round(update.elapsed, 3),
+                    update.error,
+                    update.warning,
+                ),
+            )
+        return stats
+
+    def _save_entry(
+        self, feed: Feed, a: Article, t: Tagging, now: datetime, rules_version: str | None, stats: SaveStats
+    ) -> None:
+        digest = content_hash(a.title, a.text)
+        entry = self.db.execute(
+            "SELECT e.article_id, a.content_hash, a.title, a.url, a.feed_id, a.flagged FROM entries e "
+            "JOIN articles a ON a.id = e.article_id WHERE e.feed_id = ? AND e.guid = ?",
+            (feed.id, a.guid),
+        ).fetchone()
+        if entry is not None:
+            article_id, old_hash, old_title, old_url, owner, _ = entry
+            unchanged = old_hash == digest and old_title == a.title and old_url == a.url
+            if unchanged or owner != feed.id:
+                # A copy's later edits do not overwrite the version its first feed gave.
+                stats.unchanged += 1
+                return
+            self._update_article(article_id, a, t, digest, now, rules_version)
+            stats.updated += 1
+            stats.flagged += int(t.flagged)
+            return
+        # Same canonical URL, or word-for-word the same story: link, don't store twice.
+        found = self.db.execute("SELECT id FROM articles WHERE url = ? ORDER BY id LIMIT 1", (a.url,)).fetchone()
+        if found is None:
+            # Only across feeds: one feed repeating a title (a podcast's
+            # "Episode notes") is distinct entries, not a copy.
+            found = self.db.execute(
+                "SELECT id FROM articles WHERE content_hash = ? AND feed_id != ? ORDER BY id LIMIT 1",
+                (digest, feed.id),
+            ).fetchone()
+        if found is not None:
+            self.db.execute(
+                "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
+                (feed.id, a.guid, found[0], a.url, iso(now)),
+            )
+            stats.linked += 1
+            return
+        cur = self.db.execute(
+            "INSERT INTO articles (feed_id, guid, url, link, title, author, published, published_from_feed, "
+            "first_seen, updated_at, categories, summary_html, summary_text, content_html, content_text, "
+            "content_hash, score, flagged, tags, tag_scores, matches, rules_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                feed.id,
+                a.guid,
+                a.url,
+                a.link,
+                a.title,
+                a.author,
+                iso(a.published),
+                int(a.published_from_feed),
+                iso(now),
+                iso(now),
+                json.dumps(a.categories),
+                a.summary_html,
+                a.summary_text,
+                a.content_html,
+                a.content_text,
+                digest,
+                t.score,
+                int(t.flagged),
+                json.dumps(t.tags),
+                json.dumps(t.tag_scores),
+                json.dumps([_match_to_json(m) for m in t.matches]),
+                rules_version,
+            ),
+        )
+        article_id = int(cur.lastrowid or 0)
+        self.db.execute(
+            "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
+            (feed.id, a.guid, article_id, a.url, iso(now)),
+        )
+        self._write_tags(article_id, t.tags if t.flagged else [])
+        stats.new += 1
+        stats.flagged += int(t.flagged)
+        stats.new_ids.append(article_id)
+
+    def _update_article(
+        self, article_id: int, a: Article, t: Tagging, digest: str, now: datetime, rules_version: str | None
+    ) -> None:
+        self.db.execute(
+            "UPDATE articles SET url = ?, link = ?, title = ?, author = ?, categories = ?, summary_html = ?, "
+            "summary_text = ?, content_html = ?, content_text = ?, content_hash = ?, updated_at = ?, "
+            "published = CASE WHEN ? THEN ? ELSE published END, published_from_feed = max(published_from_feed, ?) "
+            "WHERE id = ?",
+            (
+                a.url,
+                a.link,
+                a.title,
+                a.author,
+                json.dumps(a.categories),
+                a.summary_html,
+                a.summary_text,
+                a.content_html,
+                a.content_text,
+                digest,
+                iso(now),
+                int(a.published_from_feed),
+                iso(a.published),
+                int(a.published_from_feed),
+                article_id,
+            ),
+        )
+        self._set_tagging(article_id, t, now, rules_version, record_changes=False)
+
+    def _write_tags(self, article_id: int, tags: Iterable[str]) -> None:
+        self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", [(article_id, x) for x in tags]
+        )
+
+    def _set_tagging(
+        self, article_id: int, t: Tagging, now: datetime, rules_version: str | None, *, record_changes: bool
+    ) -> tuple[set[str], set[str]]:
+        old = self.db.execute("SELECT tags, flagged FROM articles WHERE id = ?", (article_id,)).fetchone()
+        old_tags = set(json.loads(old[0])) if old and old[1] else set()
+        new_tags = set(t.tags) if t.flagged else set()
+        self.db.execute(
+            "UPDATE articles SET score = ?, flagged = ?, tags = ?, tag_scores = ?, matches = ?, rules_version = ? "
+            "WHERE id = ?",
+            (
+                t.score,
+                int(t.flagged),
+                json.dumps(t.tags),
+                json.dumps(t.tag_scores),
+                json.dumps([_match_to_json(m) for m in t.matches]),
+                rules_version,
+                article_id,
+            ),
+        )
+        self._write_tags(article_id, sorted(new_tags))
+        added, removed = new_tags - old_tags, old_tags - new_tags
+        if record_changes:
+            self.db.conn.executemany(
+                "INSERT INTO tag_changes (article_id, tag, change, at, rules_version) VALUES (?, ?, ?, ?, ?)",
+                [(article_id, x, "added", iso(now), rules_version) for x in sorted(added)]
+                + [(article_id, x, "removed", iso(now), rules_version) for x in sorted(removed)],
+            )
+        return added, removed
+
+    def _apply_update(self, feed: Feed, u: FeedUpdate, now: datetime) -> None:
+        failing = u.status in ("error", "paused")
+        new_url = u.new_url if u.new_url and u.new_url != feed.url else None
+        if new_url and self.db.execute("SELECT 1 FROM feeds WHERE url = ?", (new_url,)).fetchone():
+            new_url = None  # another feed row already polls that URL; keep ours as it is
+        self.db.execute(
+            "UPDATE feeds SET url = coalesce(?, url), etag = ?, last_modified = ?, last_status = ?, "
+            "http_status = ?, last_error = ?, error_count = ?, "
+            "failing_since = CASE WHEN ? THEN coalesce(failing_since, ?) ELSE NULL END, "
+            "last_fetched = ?, last_ok = CASE WHEN ? THEN ? ELSE last_ok END, next_due = ?, disabled = ?, "
+            "title = coalesce(?, title), site_url = coalesce(?, site_url) WHERE id = ?",
+            (
+                new_url,
+                u.etag,
+                u.last_modified,
+                u.status,
+                u.http_status,
+                u.error,
+                u.error_count,
+                int(failing),
+                iso(now),
+                iso(now),
+                int(u.status in ("ok", "not_modified")),
+                iso(now),
+                iso(u.next_due) if u.next_due else None,
+                u.disabled,
+                u.title,
+                u.site_url,
+                feed.id,
+            ),
+        )
+
+    # ------------------------------------------------------------ reading
+
+    def feed_counts(self) -> dict[int, int]:
+        """Distinct entries each feed delivered, counting those another feed carried first."""
+        rows = self.db.execute("SELECT feed_id, count(*) FROM entries GROUP BY feed_id").fetchall()
+        return {feed_id: n for feed_id, n in rows}
+
+    def article(self, ref: str | int) -> dict[str, Any]:
+        """An article by id or by URL (canonical or as linked)."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = self._articles_where("a.id = ?", (int(ref),))
+        else:
+            row = self._articles_where("a.url = ? OR a.link = ?", (ref, ref))
+            if not row:
+                row = self._articles_where("a.id IN (SELECT article_id FROM entries WHERE url = ?)", (ref,))
+        if not row:
+            raise NotFound(f"no stored article with id or URL {ref}")
+        return row[0]
+
+    def _articles_where(
+        self, where: str, params: Sequence[Any], order: str = "a.id", limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT a.*, coalesce(f.name, f.title, f.url) AS feed_name FROM articles a "
+            f"JOIN feeds f ON f.id = a.feed_id WHERE {where} ORDER BY {order}"
+            + (f" LIMIT {int(limit)}" if limit else ""),
+            params,
+        )
+        cols = [d[0] for d in cur.description]
+        return [_decode_article(dict(zip(cols, row))) for row in cur.fetchall()]
+
+    def iter_articles(self, since: datetime | None = None, batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Every stored article (first seen at or after `since`), oldest first, in batches."""
+        last = 0
+        while True:
+            where, params = "a.id > ?", [last]
+            if since is not None:
+                where += " AND a.first_seen >= ?"
+                params.append(iso(since))
+            rows = self._articles_where(where, params, limit=batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["id"]
+
+    def flagged_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Flagged articles published in [start, end), best first."""
+        return self._articles_where(
+            "a.flagged = 1 AND a.published >= ? AND a.published < ?",
+            (iso(start), iso(end)),
+            order="a.score DESC, a.published, a.id",
+        )
+
+    def retag(self, article_id: int, tagging: Tagging, *, now: datetime, rules_version: str | None) -> tuple[set[str], set[str]]:
+        """Store a new tagging for an article, recording which tags it gained and lost."""
+        with self._writing():
+            return self._set_tagging(article_id, tagging, now, rules_version, record_changes=True)
+
+    def tag_changes(self, article_id: int) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT tag, change, at, rules_version FROM tag_changes WHERE article_id = ? ORDER BY id", (article_id,)
+        )
+        return [dict(zip(("tag", "change", "at", "rules_version"), r)) for r in cur.fetchall()]
+
+    def search(self, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Full-text search over titles and text, best match first."""
+        sql = (
+            "SELECT a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url), "
+            "snippet(articles_fts, -1, '[', ']', '…', 12) "
+            "FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid JOIN feeds f ON f.id = a.feed_id "
+            "WHERE articles_fts MATCH ? ORDER BY bm25(articles_fts, 5.0, 1.0, 1.0) LIMIT ?"
+        )
+        try:
+            rows = self.db.execute(sql, (query, limit)).fetchall()
+        except sqlite3.OperationalError:
+            # Not valid FTS5 syntax (a stray quote, a bare operator): search the words literally.
+            literal = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+            if not literal:
+                return []
+            rows = self.db.execute(sql, (literal, limit)).fetchall()
+        keys = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
+        out = []
+        for r in rows:
+            d = dict(zip(keys, r))
+            d["tags"] = json.loads(d["tags"])
+            d["flagged"] = bool(d["flagged"])
+            out.append(d)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        row = self.db.execute("SELECT count(*), coalesce(sum(flagged), 0) FROM articles").fetchone()
+        return {"articles": row[0], "flagged": row[1]}
+
+    # ------------------------------------------------------------ helpers
+
+    def _writing(self) -> Any:
+        return _Writing(self)
+
+
+class _Writing:
+    """db.atomic() that turns SQLite failures into one clear StorageError."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.inner: Any = None
+
+    def __enter__(self) -> Database:
+        self.inner = self.store.db.atomic()
+        try:
+            return self.inner.__enter__()  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self.store.path) from None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            self.inner.__exit__(exc_type, exc, tb)
+        except sqlite3.Error as err:
+            raise _storage_error(err, self.store.path) from None
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(exc, self.store.path) from None
+        return False
+
+
+def _decode_article(d: dict[str, Any]) -> dict[str, Any]:
+    for key in ("categories", "tags"):
+        d[key] = json.loads(d[key])
+    d["tag_scores"] = json.loads(d["tag_scores"])
+    d["matches"] = matches_from_json(d["matches"])
+    d["flagged"] = bool(d["flagged"])
+    d["published_from_feed"] = bool(d["published_from_feed"])
+    return d

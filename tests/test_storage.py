@@ -1,0 +1,260 @@
+"""The store against real SQLite files: dedup, updates, links, atomic polls, search."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Article, Match, NotFound, StorageError, Tagging
+from storage import FeedUpdate, Store
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def art(guid: str, url: str, title: str = "Title", text: str = "Body text", **kw: object) -> Article:
+    return Article(
+        guid=guid,
+        url=url,
+        link=url,
+        title=title,
+        author=str(kw.get("author", "")),
+        published=kw.get("published", NOW - timedelta(hours=1)),  # type: ignore[arg-type]
+        published_from_feed=True,
+        summary_text=text,
+    )
+
+
+def tagged(score: float = 3.0, tags: tuple[str, ...] = ("ipo",)) -> Tagging:
+    return Tagging(
+        score=score,
+        flagged=score >= 2,
+        tags=list(tags),
+        matches=[Match("openai-ipo", "IPO", "title", 0, 3)],
+        tag_scores={t: score for t in tags},
+    )
+
+
+OK = FeedUpdate(status="ok", http_status=200, next_due=NOW + timedelta(minutes=30))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "m.db")
+    yield s
+    s.close()
+
+
+def feed(store: Store, url: str = "http://127.0.0.1/a.xml"):
+    f, _ = store.add_feed(url, now=NOW)
+    return f
+
+
+def test_opening_creates_schema_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "m.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"feeds", "articles", "entries", "article_tags", "fetch_log", "articles_fts", "_sqlite_migrations"} <= tables
+    # Reopening applies nothing twice.
+    Store(path).close()
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+
+
+def test_second_poll_with_same_entries_stores_nothing_new(store: Store) -> None:
+    f = feed(store)
+    items = [(art("g1", "https://news.example/a"), tagged()), (art("g2", "https://news.example/b"), Tagging())]
+    first = store.save_poll(f, OK, items, now=NOW)
+    second = store.save_poll(store.get_feed(f.url), OK, items, now=NOW + timedelta(minutes=30))
+    assert (first.new, first.flagged) == (2, 1)
+    assert (second.new, second.updated, second.linked, second.unchanged) == (0, 0, 0, 2)
+    assert store.counts() == {"articles": 2, "flagged": 1}
+
+
+def test_changed_entry_is_updated_in_place(store: Store) -> None:
+    f = feed(store)
+    store.save_poll(f, OK, [(art("g1", "https://news.example/a", title="Old"), Tagging())], now=NOW)
+    stats = store.save_poll(f, OK, [(art("g1", "https://news.example/a", title="OpenAI IPO"), tagged())], now=NOW)
+    assert (stats.new, stats.updated) == (0, 1)
+    row = store.article("https://news.example/a")
+    assert row["title"] == "OpenAI IPO"
+    assert row["flagged"] and row["tags"] == ["ipo"]
+    assert store.counts()["articles"] == 1
+
+
+def test_same_canonical_url_from_another_feed_is_linked_not_stored_twice(store: Store) -> None:
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    store.save_poll(a, OK, [(art("a-1", "https://news.example/story"), tagged())], now=NOW)
+    stats = store.save_poll(b, OK, [(art("b-9", "https://news.example/story", title="Other words"), tagged())], now=NOW)
+    assert (stats.new, stats.linked) == (0, 1)
+    assert store.counts()["articles"] == 1
+    counts = store.feed_counts()
+    assert counts[a.id] == 1 and counts[b.id] == 1  # both feeds delivered it
+
+
+def test_word_for_word_copy_under_another_url_is_linked(store: Store) -> None:
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    store.save_poll(a, OK, [(art("a-1", "https://wire.example/1", "Deal  signed", "Same words."), tagged())], now=NOW)
+    stats = store.save_poll(
+        b, OK, [(art("b-1", "https://paper.example/x", "Deal signed", "Same   words."), tagged())], now=NOW
+    )
+    assert stats.linked == 1 and store.counts()["articles"] == 1
+    assert store.article("https://paper.example/x")["url"] == "https://wire.example/1"
+
+
+def test_a_copy_does_not_overwrite_the_first_feeds_version(store: Store) -> None:
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    store.save_poll(a, OK, [(art("a-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
+    store.save_poll(b, OK, [(art("b-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
+    store.save_poll(b, OK, [(art("b-1", "https://news.example/s", "Rewritten by b"), Tagging())], now=NOW)
+    assert store.article("https://news.example/s")["title"] == "Original"
+
+
+def test_failure_half_way_through_a_poll_leaves_the_feed_as_before(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = feed(store)
+    store.save_poll(f, OK, [(art("g0", "https://news.example/0"), Tagging())], now=NOW)
+    before = store.get_feed(f.url)
+    real = Store._save_entry
+    calls = {"n": 0}
+
+    def failing(self: Store, *args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "_save_entry", failing)
+    items = [(art(f"g{i}", f"https://news.example/{i}"), tagged()) for i in range(1, 6)]
+    update = FeedUpdate(status="ok", etag='"v2"', next_due=NOW + timedelta(hours=1))
+    with pytest.raises(StorageError, match="disk is full"):
+        store.save_poll(before, update, items, now=NOW + timedelta(minutes=5))
+    monkeypatch.undo()
+    assert store.counts() == {"articles": 1, "flagged": 0}
+    after = store.get_feed(f.url)
+    assert (after.etag, after.next_due, after.last_fetched) == (before.etag, before.next_due, before.last_fetched)
+    assert store.db.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
+    # And the same poll succeeds afterwards, with nothing duplicated.
+    stats = store.save_poll(before, update, items, now=NOW + timedelta(minutes=6))
+    assert stats.new == 5 and store.counts()["articles"] == 6
+
+
+def test_error_update_records_failing_since_and_keeps_it(store: Store) -> None:
+    f = feed(store)
+    err = FeedUpdate(status="error", http_status=500, error="HTTP 500", error_count=1, next_due=NOW)
+    store.save_poll(f, err, [], now=NOW)
+    store.save_poll(f, FeedUpdate(status="error", error="HTTP 500", error_count=2, next_due=NOW), [], now=NOW + timedelta(hours=1))
+    row = store.get_feed(f.url)
+    assert (row.error_count, row.failing_since, row.last_error) == (2, NOW.isoformat(), "HTTP 500")
+    store.save_poll(f, OK, [], now=NOW + timedelta(hours=2))
+    row = store.get_feed(f.url)
+    assert (row.error_count, row.failing_since, row.last_error) == (0, None, None)
+
+
+def test_permanent_redirect_moves_the_feed_url_but_keeps_its_origin(store: Store) -> None:
+    f = feed(store, "http://127.0.0.1/old.xml")
+    store.save_poll(f, FeedUpdate(status="ok", new_url="http://127.0.0.1/new.xml"), [], now=NOW)
+    moved = store.get_feed("http://127.0.0.1/old.xml")
+    assert moved.url == "http://127.0.0.1/new.xml" and moved.origin_url == "http://127.0.0.1/old.xml"
+    # The config still names the old URL: syncing must not add it again.
+    store.sync_configured_feeds([("http://127.0.0.1/old.xml", None, None)], now=NOW)
+    assert [x.url for x in store.list_feeds()] == ["http://127.0.0.1/new.xml"]
+
+
+def test_feeds_due_skips_disabled_removed_and_not_yet_due(store: Store) -> None:
+    due = feed(store, "http://127.0.0.1/due.xml")
+    later = feed(store, "http://127.0.0.1/later.xml")
+    gone = feed(store, "http://127.0.0.1/gone.xml")
+    removed = feed(store, "http://127.0.0.1/removed.xml")
+    store.save_poll(later, FeedUpdate(status="ok", next_due=NOW + timedelta(hours=1)), [], now=NOW)
+    store.save_poll(gone, FeedUpdate(status="gone", disabled="gone", next_due=NOW), [], now=NOW)
+    store.remove_feed(removed.url)
+    assert [f.url for f in store.feeds_due(NOW)] == [due.url]
+    store.reset_feed(gone.url, now=NOW)
+    assert {f.url for f in store.feeds_due(NOW)} == {due.url, gone.url}
+
+
+def test_sync_retires_config_feeds_no_longer_listed_but_not_cli_ones(store: Store) -> None:
+    store.sync_configured_feeds([("http://127.0.0.1/c1", "C1", None), ("http://127.0.0.1/c2", None, 900)], now=NOW)
+    store.add_feed("http://127.0.0.1/cli", now=NOW)
+    store.sync_configured_feeds([("http://127.0.0.1/c2", None, 600)], now=NOW)
+    assert {f.url: f.interval for f in store.list_feeds()} == {"http://127.0.0.1/c2": 600, "http://127.0.0.1/cli": None}
+
+
+def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
+    f = feed(store)
+    store.save_poll(
+        f,
+        OK,
+        [
+            (art("1", "https://n.example/1", "OpenAI weighs a public benefit corporation", "The board met."), tagged()),
+            (art("2", "https://n.example/2", "Azure outage", "Public cloud benefit corporation no"), Tagging()),
+        ],
+        now=NOW,
+    )
+    hits = store.search('"public benefit corporation"')
+    assert [h["url"] for h in hits] == ["https://n.example/1"]
+    assert store.search('"unbalanced') == []  # literal fallback, no exception
+    assert {h["url"] for h in store.search("benefit corporation")} == {"https://n.example/1", "https://n.example/2"}
+
+
+def test_flagged_between_is_half_open_and_ranked(store: Store) -> None:
+    f = feed(store)
+    day = datetime(2026, 11, 19, tzinfo=timezone.utc)
+    store.save_poll(
+        f,
+        OK,
+        [
+            (art("a", "https://n.example/a", published=day), tagged(2.5)),
+            (art("b", "https://n.example/b", published=day + timedelta(hours=23, minutes=59)), tagged(5.0)),
+            (art("c", "https://n.example/c", published=day + timedelta(days=1)), tagged(9.0)),
+            (art("d", "https://n.example/d", published=day + timedelta(hours=3)), Tagging()),
+        ],
+        now=NOW,
+    )
+    rows = store.flagged_between(day, day + timedelta(days=1))
+    assert [r["url"] for r in rows] == ["https://n.example/b", "https://n.example/a"]
+    assert rows[0]["matches"] == [Match("openai-ipo", "IPO", "title", 0, 3)]
+
+
+def test_flagged_day_query_uses_the_partial_index(store: Store) -> None:
+    plan = store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM articles a WHERE a.flagged = 1 AND a.published >= ? AND a.published < ?",
+        ("2026-11-19", "2026-11-20"),
+    ).fetchall()
+    assert any("idx_articles_flagged_day" in str(row) for row in plan), plan
+
+
+def test_retag_records_added_and_removed_tags(store: Store) -> None:
+    f = feed(store)
+    stats = store.save_poll(f, OK, [(art("1", "https://n.example/1"), tagged(3, ("ipo", "pbc")))], now=NOW)
+    aid = stats.new_ids[0]
+    added, removed = store.retag(aid, tagged(3, ("ipo", "lawsuit")), now=NOW, rules_version="v2")
+    assert (added, removed) == ({"lawsuit"}, {"pbc"})
+    assert [(c["tag"], c["change"]) for c in store.tag_changes(aid)] == [("lawsuit", "added"), ("pbc", "removed")]
+    tags = store.db.execute("SELECT tag FROM article_tags WHERE article_id = ? ORDER BY tag", (aid,)).fetchall()
+    assert [t[0] for t in tags] == ["ipo", "lawsuit"]
+
+
+def test_article_lookup_by_id_url_or_unknown(store: Store) -> None:
+    f = feed(store)
+    stats = store.save_poll(f, OK, [(art("1", "https://n.example/1"), Tagging())], now=NOW)
+    assert store.article(str(stats.new_ids[0]))["url"] == "https://n.example/1"
+    with pytest.raises(NotFound):
+        store.article("https://n.example/missing")
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "m.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="m.db"):
+        Store(bad)
+
+
+def test_one_feed_repeating_the_same_words_under_new_urls_keeps_both(store: Store) -> None:
+    f = feed(store)
+    items = [(art("e1", "https://pod.example/1", "Episode notes", ""), Tagging()),
+             (art("e2", "https://pod.example/2", "Episode notes", ""), Tagging())]
+    assert store.save_poll(f, OK, items, now=NOW).new == 2

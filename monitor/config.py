@@ -1,0 +1,503 @@
+"""Load and validate the configuration, once, at the edge.
+
+Where the file comes from: ``--config PATH``, else ``$MONITOR_CONFIG``, else
+``monitor.toml`` in the working directory, else built-in defaults (which work
+out of the box). Every problem in a file is collected and reported together
+as ``file: key: what is wrong`` in one ``ConfigError``; nothing half-loads.
+Relative paths resolve against the config file's folder (the working
+directory when there is no file).
+
+This module reads a file and the environment and returns plain values. It
+must not open the database, touch the network or import the pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.model import ConfigError
+
+CONFIG_ENV = "MONITOR_CONFIG"
+DEFAULT_CONFIG_NAME = "monitor.toml"
+
+# Real publisher feeds that cover the partnership, so `monitor run` does
+# something meaningful before anyone edits a file. Company newsrooms, the
+# AI sections of tech outlets, and news searches for the two companies.
+DEFAULT_FEEDS: list[tuple[str, str]] = [
+    ("https://openai.com/news/rss.xml", "OpenAI News"),
+    ("https://blogs.microsoft.com/feed/", "Official Microsoft Blog"),
+    ("https://news.microsoft.com/source/feed/", "Microsoft Source"),
+    ("https://azure.microsoft.com/en-us/blog/feed/", "Microsoft Azure Blog"),
+    ("https://techcrunch.com/category/artificial-intelligence/feed/", "TechCrunch AI"),
+    ("https://www.theverge.com/rss/ai-artificial-intelligence/index.xml", "The Verge AI"),
+    ("https://arstechnica.com/ai/feed/", "Ars Technica AI"),
+    ("https://venturebeat.com/category/ai/feed/", "VentureBeat AI"),
+    ("https://www.geekwire.com/microsoft/feed/", "GeekWire Microsoft"),
+    ("https://www.technologyreview.com/topic/artificial-intelligence/feed", "MIT Technology Review AI"),
+    (
+        "https://news.google.com/rss/search?q=%22Microsoft%22+%22OpenAI%22&hl=en-US&gl=US&ceid=US:en",
+        "Google News: Microsoft OpenAI",
+    ),
+    ("https://www.bing.com/news/search?q=Microsoft+OpenAI&format=rss", "Bing News: Microsoft OpenAI"),
+]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """'30m' -> 1800 seconds. Raises ValueError with a readable message."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like '90s', '30m', '2h' or '7d'")
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return seconds
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    url: str
+    name: str | None = None
+    interval: int | None = None  # seconds; None means the [schedule] default
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    recipients: list[str]
+    starttls: bool = True
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    time: str = "07:00"
+    timezone: str = "UTC"
+    day: str = "yesterday"  # or "today": which day the scheduled digest covers
+    catch_up_days: int = 3
+    tag_order: list[str] = field(
+        default_factory=lambda: [
+            "partnership",
+            "investment",
+            "ipo",
+            "pbc",
+            "lawsuit",
+            "azure",
+            "api",
+            "copilot",
+            "enterprise",
+            "data_centers",
+        ]
+    )
+    max_items_per_tag: int | None = None
+    smtp: SmtpConfig | None = None
+    webhook_url: str | None = None
+    webhook_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Config:
+    config_path: Path | None
+    base_dir: Path
+    data_dir: Path
+    storage_path: Path
+    keep_days: int
+    interval: int
+    jitter: float
+    max_errors: int
+    max_backoff: int
+    concurrency: int
+    per_host: int
+    timeout: float
+    max_bytes: int
+    user_agent: str | None
+    feeds: list[FeedSpec]
+    feeds_from_defaults: bool
+    rule_files_configured: list[Path] | None
+    digest: DigestConfig
+    digest_dir: Path
+    story_window_days: int = 3
+
+    @property
+    def rule_files(self) -> list[Path]:
+        """The rule files in force: the configured ones, else the shipped default."""
+        if self.rule_files_configured is not None:
+            return list(self.rule_files_configured)
+        from rules import default_rule_files
+
+        return default_rule_files()
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
+    """Which file to read: --config, then $MONITOR_CONFIG, then ./monitor.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    return candidate if candidate.exists() else None
+
+
+def locate_key(text: str, keypath: str) -> int | None:
+    """The 1-based line where ``keypath`` (``fetch.concurrency``, ``feeds[2].url``,
+    ``digest.smtp``) is written, or None. tomllib keeps no positions, so this
+    follows table headers line by line: good enough to point a user at it."""
+    parts = re.findall(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?", keypath)
+    if not parts:
+        return None
+    wanted_tables = [name for name, _ in parts[:-1]]
+    last, last_index = parts[-1]
+    counts: dict[str, int] = {}
+    current: list[str] = []
+    current_index: dict[str, int] = {}
+    header = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = header.match(line)
+        if m:
+            current = m.group(2).split(".")
+            if m.group(1) == "[[":
+                counts[m.group(2)] = counts.get(m.group(2), 0) + 1
+                current_index = {current[-1]: counts[m.group(2)]}
+            else:
+                current_index = {}
+            # A whole table named by the problem: point at its header.
+            if current == [n for n, _ in parts] and (not last_index or current_index.get(last) == int(last_index)):
+                return lineno
+            continue
+        if current == wanted_tables and all(
+            not idx or current_index.get(name) == int(idx) for name, idx in parts[:-1]
+        ):
+            if re.match(rf"^\s*{re.escape(last)}\s*=", line):
+                return lineno
+    # A top-level key written inline or not found: fall back to its bare name.
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"^\s*\[*\s*{re.escape(last)}\b", line):
+            return lineno
+    return None
+
+
+class _Reader:
+    """Reads typed values out of a TOML table while collecting every problem."""
+
+    def __init__(self, source: str, text: str = ""):
+        self.source = source
+        self.text = text
+        self.problems: list[str] = []
+
+    def problem(self, key: str, what: str) -> None:
+        line = locate_key(self.text, key) if self.text else None
+        where = f"{self.source}:{line}" if line else self.source
+        self.problems.append(f"{where}: {key}: {what}")
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a table, got {type(value).__name__}")
+            return {}
+        return value
+
+    def get(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; a TOML `true` is never a valid number here.
+        if isinstance(value, bool) and bool not in kinds:
+            self.problem(where, f"must be {_kind_name(kinds)}, got a boolean")
+            return default
+        if not isinstance(value, kinds):
+            self.problem(where, f"must be {_kind_name(kinds)}, got {type(value).__name__} {value!r}")
+            return default
+        return value
+
+    def duration(self, data: dict[str, Any], key: str, default: int, where: str) -> int:
+        raw = self.get(data, key, (str, int), None, where)
+        if raw is None:
+            return default
+        if isinstance(raw, int):
+            if raw <= 0:
+                self.problem(where, "must be a positive number of seconds")
+                return default
+            return raw
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            self.problem(where, str(exc))
+            return default
+
+    def positive(self, data: dict[str, Any], key: str, default: int, where: str) -> int:
+        value = self.get(data, key, int, default, where)
+        if value < 1:
+            self.problem(where, f"must be at least 1, got {value}")
+            return default
+        return int(value)
+
+    def unknown(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = _closest(key, allowed)
+                self.problem(f"{where}{key}", "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""))
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {int: "a number", float: "a number", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _closest(word: str, options: set[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories"}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
+    """Load the configuration (see the module docstring for where from).
+
+    Raises ConfigError listing every problem when the file is invalid.
+    """
+    config_path = find_config_path(path, cwd)
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        source = str(config_path)
+        try:
+            text = config_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"{source}: file not found"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{source}: cannot read: {exc}"]) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib's message already ends with "(at line L, column C)".
+            raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
+        base_dir = config_path.resolve().parent
+    else:
+        source, text = "(defaults)", ""
+        base_dir = (cwd or Path.cwd()).resolve()
+    return _build(data, _Reader(source, text), config_path, base_dir)
+
+
+def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir: Path) -> Config:
+    r.unknown(data, _TOP_KEYS, "")
+
+    def resolve(p: str) -> Path:
+        return (base_dir / Path(p).expanduser()).resolve()
+
+    storage = r.table(data, "storage")
+    r.unknown(storage, {"path", "data_dir", "keep_days"}, "storage.")
+    data_dir = resolve(r.get(storage, "data_dir", str, "data", "storage.data_dir"))
+    storage_path_raw = r.get(storage, "path", str, None, "storage.path")
+    storage_path = resolve(storage_path_raw) if storage_path_raw else data_dir / "monitor.db"
+    keep_days = r.positive(storage, "keep_days", 90, "storage.keep_days")
+
+    schedule = r.table(data, "schedule")
+    r.unknown(schedule, {"interval", "jitter", "max_errors", "max_backoff"}, "schedule.")
+    interval = r.duration(schedule, "interval", 1800, "schedule.interval")
+    jitter = float(r.get(schedule, "jitter", (int, float), 0.1, "schedule.jitter"))
+    if not 0 <= jitter <= 0.5:
+        r.problem("schedule.jitter", f"must be between 0 and 0.5 (a fraction of the interval), got {jitter}")
+        jitter = 0.1
+    max_errors = r.positive(schedule, "max_errors", 10, "schedule.max_errors")
+    max_backoff = r.duration(schedule, "max_backoff", 86400, "schedule.max_backoff")
+
+    fetch = r.table(data, "fetch")
+    r.unknown(fetch, {"concurrency", "per_host", "timeout", "max_bytes", "user_agent"}, "fetch.")
+    concurrency = r.positive(fetch, "concurrency", 16, "fetch.concurrency")
+    per_host = r.positive(fetch, "per_host", 4, "fetch.per_host")
+    timeout = float(r.get(fetch, "timeout", (int, float), 30, "fetch.timeout"))
+    if timeout <= 0:
+        r.problem("fetch.timeout", "must be a positive number of seconds")
+        timeout = 30.0
+    max_bytes = r.positive(fetch, "max_bytes", 10_000_000, "fetch.max_bytes")
+    user_agent = r.get(fetch, "user_agent", str, None, "fetch.user_agent")
+
+    feeds: list[FeedSpec] = []
+    raw_feeds = data.get("feeds")
+    feeds_from_defaults = raw_feeds is None
+    if raw_feeds is None:
+        feeds = [FeedSpec(url, name) for url, name in DEFAULT_FEEDS]
+    elif not isinstance(raw_feeds, list):
+        r.problem("feeds", "must be an array of tables ([[feeds]])")
+    else:
+        seen: set[str] = set()
+        for i, item in enumerate(raw_feeds, start=1):
+            where = f"feeds[{i}]"
+            if not isinstance(item, dict):
+                r.problem(where, "must be a table with at least url = \"...\"")
+                continue
+            r.unknown(item, {"url", "name", "interval"}, where + ".")
+            url = r.get(item, "url", str, None, where + ".url")
+            if url is None:
+                if "url" not in item:
+                    r.problem(where + ".url", "is missing")
+                continue
+            if not re.match(r"^https?://[^/\s]+", url):
+                r.problem(where + ".url", f"{url!r} is not an http(s) URL")
+                continue
+            if url in seen:
+                r.problem(where + ".url", f"{url!r} is listed twice")
+                continue
+            seen.add(url)
+            name = r.get(item, "name", str, None, where + ".name")
+            feed_interval = r.duration(item, "interval", 0, where + ".interval") or None
+            feeds.append(FeedSpec(url, name, feed_interval))
+
+    rules_table = r.table(data, "rules")
+    r.unknown(rules_table, {"files"}, "rules.")
+    rule_files: list[Path] | None = None
+    raw_files = r.get(rules_table, "files", list, None, "rules.files")
+    if raw_files is not None:
+        rule_files = []
+        for i, item in enumerate(raw_files, start=1):
+            if not isinstance(item, str):
+                r.problem(f"rules.files[{i}]", "must be a path string")
+                continue
+            p = resolve(item)
+            if not p.exists():
+                r.problem(f"rules.files[{i}]", f"{p} does not exist")
+            rule_files.append(p)
+        if not raw_files:
+            r.problem("rules.files", "is empty: list at least one rule file, or remove it to use the defaults")
+
+    digest = _read_digest(r, r.table(data, "digest"))
+    digest_dir = resolve(r.get(r.table(data, "digest"), "output_dir", str, str(data_dir / "digests"), "digest.output_dir"))
+
+    stories = r.table(data, "stories")
+    r.unknown(stories, {"window_days"}, "stories.")
+    story_window_days = r.positive(stories, "window_days", 3, "stories.window_days")
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Config(
+        config_path=config_path,
+        base_dir=base_dir,
+        data_dir=data_dir,
+        storage_path=storage_path,
+        keep_days=keep_days,
+        interval=interval,
+        jitter=jitter,
+        max_errors=max_errors,
+        max_backoff=max_backoff,
+        concurrency=concurrency,
+        per_host=per_host,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        user_agent=user_agent,
+        feeds=feeds,
+        feeds_from_defaults=feeds_from_defaults,
+        rule_files_configured=rule_files,
+        digest=digest,
+        digest_dir=digest_dir,
+        story_window_days=story_window_days,
+    )
+
+
+def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
+    r.unknown(
+        table,
+        {"time", "timezone", "day", "catch_up_days", "tag_order", "max_items_per_tag", "output_dir", "smtp", "webhook"},
+        "digest.",
+    )
+    defaults = DigestConfig()
+    time = r.get(table, "time", str, defaults.time, "digest.time")
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", time):
+        r.problem("digest.time", f"{time!r} is not a time like '07:00'")
+        time = defaults.time
+    timezone = r.get(table, "timezone", str, defaults.timezone, "digest.timezone")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.problem("digest.timezone", f"{timezone!r} is not an IANA time zone name (e.g. 'Europe/Berlin')")
+        timezone = defaults.timezone
+    day = r.get(table, "day", str, defaults.day, "digest.day")
+    if day not in ("yesterday", "today"):
+        r.problem("digest.day", f"must be 'yesterday' or 'today', got {day!r}")
+        day = defaults.day
+    catch_up = r.get(table, "catch_up_days", int, defaults.catch_up_days, "digest.catch_up_days")
+    if catch_up < 0:
+        r.problem("digest.catch_up_days", "must be 0 or more")
+        catch_up = defaults.catch_up_days
+    tag_order = r.get(table, "tag_order", list, defaults.tag_order, "digest.tag_order")
+    if not all(isinstance(t, str) for t in tag_order):
+        r.problem("digest.tag_order", "must be a list of tag names")
+        tag_order = defaults.tag_order
+    max_items = r.get(table, "max_items_per_tag", int, None, "digest.max_items_per_tag")
+
+    smtp: SmtpConfig | None = None
+    smtp_table = r.table(table, "smtp")
+    if smtp_table:
+        r.unknown(
+            smtp_table,
+            {"host", "port", "sender", "recipients", "starttls", "ssl", "username", "password", "password_env"},
+            "digest.smtp.",
+        )
+        host = r.get(smtp_table, "host", str, None, "digest.smtp.host")
+        sender = r.get(smtp_table, "sender", str, None, "digest.smtp.sender")
+        recipients = r.get(smtp_table, "recipients", list, [], "digest.smtp.recipients")
+        for key, value in (("host", host), ("sender", sender)):
+            if not value:
+                r.problem(f"digest.smtp.{key}", "is missing")
+        if not recipients or not all(isinstance(x, str) and "@" in x for x in recipients):
+            r.problem("digest.smtp.recipients", "must be a non-empty list of e-mail addresses")
+        password = r.get(smtp_table, "password", str, None, "digest.smtp.password")
+        password_env = r.get(smtp_table, "password_env", str, None, "digest.smtp.password_env")
+        if password_env:
+            password = os.environ.get(password_env)
+            if password is None:
+                r.problem("digest.smtp.password_env", f"environment variable {password_env} is not set")
+        if host and sender and recipients:
+            smtp = SmtpConfig(
+                host=host,
+                port=r.get(smtp_table, "port", int, 587, "digest.smtp.port"),
+                sender=sender,
+                recipients=list(recipients),
+                starttls=r.get(smtp_table, "starttls", bool, True, "digest.smtp.starttls"),
+                ssl=r.get(smtp_table, "ssl", bool, False, "digest.smtp.ssl"),
+                username=r.get(smtp_table, "username", str, None, "digest.smtp.username"),
+                password=password,
+            )
+
+    webhook_url: str | None = None
+    webhook_headers: dict[str, str] = {}
+    webhook = r.table(table, "webhook")
+    if webhook:
+        r.unknown(webhook, {"url", "headers"}, "digest.webhook.")
+        webhook_url = r.get(webhook, "url", str, None, "digest.webhook.url")
+        if not webhook_url or not re.match(r"^https?://", webhook_url):
+            r.problem("digest.webhook.url", "must be an http(s) URL")
+            webhook_url = None
+        headers = r.get(webhook, "headers", dict, {}, "digest.webhook.headers")
+        webhook_headers = {str(k): str(v) for k, v in headers.items()}
+
+    return DigestConfig(
+        time=time,
+        timezone=timezone,
+        day=day,
+        catch_up_days=catch_up,
+        tag_order=list(tag_order),
+        max_items_per_tag=max_items,
+        smtp=smtp,
+        webhook_url=webhook_url,
+        webhook_headers=webhook_headers,
+    )

@@ -556,6 +556,82 @@ class Store:
         row = self.db.execute("SELECT count(*), coalesce(sum(flagged), 0) FROM articles").fetchone()
         return {"articles": row[0], "flagged": row[1]}
 
+    # ---------------------------------------------------------- digests
+
+    def record_digest(self, day: str, *, generated_at: datetime, items: int, paths: Sequence[str]) -> None:
+        """Remember that a day's digest was built (delivery state is kept across rebuilds)."""
+        with self._writing():
+            self.db.execute(
+                "INSERT INTO digests (day, generated_at, items, paths) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(day) DO UPDATE SET generated_at = excluded.generated_at, items = excluded.items, "
+                "paths = excluded.paths",
+                (day, iso(generated_at), items, json.dumps(list(paths))),
+            )
+
+    def record_delivery(self, day: str, *, at: datetime, error: str | None) -> None:
+        with self._writing():
+            if error is None:
+                self.db.execute(
+                    "UPDATE digests SET delivered_at = ?, delivery_error = NULL WHERE day = ?", (iso(at), day)
+                )
+            else:
+                self.db.execute("UPDATE digests SET delivery_error = ? WHERE day = ?", (error, day))
+
+    def digest(self, day: str) -> dict[str, Any] | None:
+        rows = self._digest_rows("day = ?", (day,))
+        return rows[0] if rows else None
+
+    def last_digest(self) -> dict[str, Any] | None:
+        rows = self._digest_rows("1", (), "day DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def undelivered_digests(self) -> list[dict[str, Any]]:
+        """Digests whose delivery failed (or never ran), oldest first, for a retry."""
+        return self._digest_rows("delivered_at IS NULL", (), "day")
+
+    def _digest_rows(self, where: str, params: Sequence[Any], order: str = "day") -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            f"SELECT day, generated_at, items, paths, delivered_at, delivery_error FROM digests WHERE {where} "
+            f"ORDER BY {order}",
+            params,
+        )
+        cols = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            d = dict(zip(cols, row))
+            d["paths"] = json.loads(d["paths"])
+            out.append(d)
+        return out
+
+    def first_activity(self) -> datetime | None:
+        """When monitoring began: the earliest feed added. Catch-up never goes further back."""
+        row = self.db.execute("SELECT min(added_at) FROM feeds").fetchone()
+        return parse_iso(row[0]) if row else None
+
+    def failing_feeds(self) -> list[Feed]:
+        return self._feed_rows("removed = 0 AND (failing_since IS NOT NULL OR disabled IS NOT NULL)")
+
+    # ------------------------------------------------------ housekeeping
+
+    def prune(self, *, before: datetime) -> int:
+        """Delete unflagged articles first seen and published before `before`. Flagged ones are kept."""
+        cutoff = iso(before)
+        with self._writing():
+            cur = self.db.execute(
+                "DELETE FROM articles WHERE flagged = 0 AND first_seen < ? AND published < ?", (cutoff, cutoff)
+            )
+            self.db.execute("DELETE FROM fetch_log WHERE at < ?", (cutoff,))
+        return cur.rowcount
+
+    def maintain(self) -> None:
+        """Keep the file in shape: merge FTS segments, refresh planner stats, trim the WAL."""
+        try:
+            self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('optimize')")
+            self.db.execute("PRAGMA optimize")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self.path) from None
+
     # ------------------------------------------------------------ helpers
 
     def _writing(self) -> Any:

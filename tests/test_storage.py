@@ -258,3 +258,34 @@ def test_one_feed_repeating_the_same_words_under_new_urls_keeps_both(store: Stor
     items = [(art("e1", "https://pod.example/1", "Episode notes", ""), Tagging()),
              (art("e2", "https://pod.example/2", "Episode notes", ""), Tagging())]
     assert store.save_poll(f, OK, items, now=NOW).new == 2
+
+
+def test_prune_keeps_flagged_and_recent_articles(store: Store) -> None:
+    f = feed(store)
+    old = NOW - timedelta(days=100)
+    store.save_poll(
+        f,
+        OK,
+        [
+            (art("old-plain", "https://n.example/1", "Old plain", published=old), Tagging()),
+            (art("old-flagged", "https://n.example/2", "Old flagged", published=old), tagged()),
+        ],
+        now=old,
+    )
+    store.save_poll(f, OK, [(art("new-plain", "https://n.example/3", "New plain"), Tagging())], now=NOW)
+    assert store.prune(before=NOW - timedelta(days=90)) == 1
+    assert {r["title"] for r in store.iter_articles()} == {"Old flagged", "New plain"}
+    assert store.search("plain")[0]["title"] == "New plain"  # FTS follows the delete
+    assert store.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 2
+    store.maintain()
+
+
+def test_digest_records_keep_delivery_state_across_rebuilds(store: Store) -> None:
+    store.record_digest("2026-11-19", generated_at=NOW, items=3, paths=["a.md"])
+    store.record_delivery("2026-11-19", at=NOW, error="SMTP refused")
+    assert [d["day"] for d in store.undelivered_digests()] == ["2026-11-19"]
+    store.record_delivery("2026-11-19", at=NOW, error=None)
+    store.record_digest("2026-11-19", generated_at=NOW, items=4, paths=["a.md"])
+    d = store.digest("2026-11-19")
+    assert d and d["items"] == 4 and d["delivered_at"] == NOW.isoformat() and d["delivery_error"] is None
+    assert store.undelivered_digests() == []

@@ -99,8 +99,17 @@ class Article:
     @property
     def text(self) -> str:
         """Summary and content as one clean text (what `text:` rules see)."""
-        if self.content_text and self.summary_text:
-            if self.summary_text in self.content_text:
-                return self.content_text
-            return self.summary_text + "\n" + self.content_text
-        return self.content_text or self.summary_text
+        return combined_text(self.summary_text, self.content_text)
+
+
+def combined_text(summary_text: str, content_text: str) -> str:
+    """The one text `text:` match spans index into: summary then content, once each.
+
+    Feeds often repeat the summary as the content's first paragraph; it is
+    then kept once.
+    """
+    if content_text and summary_text:
+        if summary_text in content_text:
+            return content_text
+        return summary_text + "\n" + content_text
+    return content_text or summary_text

@@ -1,0 +1,34 @@
+"""Keyword rules: a small boolean query language, compiled and matched in one pass.
+
+Text in, matches out. This package imports nothing from the project but
+`monitor.model` (no pipeline, scheduler, CLI or storage); see docs/rules.md
+for the query language.
+"""
+
+from rules.backtest import BacktestReport, compare
+from rules.engine import Rule, RuleSet, build_ruleset
+from rules.explain import highlight, format_tagging, snippets
+from rules.load import default_rule_files, load_rules
+from rules.measure import EvalReport, evaluate_labels, read_labels
+from rules.query import QueryError, parse_query
+from rules.suggest import Suggestion, suggest_terms
+
+__all__ = [
+    "BacktestReport",
+    "EvalReport",
+    "QueryError",
+    "Rule",
+    "RuleSet",
+    "Suggestion",
+    "build_ruleset",
+    "compare",
+    "default_rule_files",
+    "evaluate_labels",
+    "format_tagging",
+    "highlight",
+    "load_rules",
+    "parse_query",
+    "read_labels",
+    "snippets",
+    "suggest_terms",
+]

@@ -1,0 +1,270 @@
+"""`monitor rules ...`: check, try, measure and start editing the keyword rules.
+
+Each command loads what it needs, calls one function of the `rules` package
+and prints the result; the project's errors (RuleError for a bad rule file,
+MonitorError otherwise) are left to the root command, which turns them into
+one clear line and an exit code. The commands that need stored articles
+(`explain`, `backtest`) live with the store-aware CLI and reuse
+`rules.format_tagging` and `rules.compare`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.config import find_config_path
+from monitor.model import ConfigError, MonitorError
+from rules import (
+    default_rule_files,
+    evaluate_labels,
+    format_tagging,
+    load_rules,
+    read_labels,
+    suggest_terms,
+)
+
+RULES_FILE_NAME = "rules.toml"
+CONFIG_FILE_NAME = "monitor.toml"
+
+
+def _config(ctx: click.Context) -> Any:
+    obj = ctx.obj
+    if obj is None or not hasattr(obj, "config"):
+        raise MonitorError("internal: the rules commands need the monitor root command's context")
+    return obj.config
+
+
+def _rule_files(ctx: click.Context, given: tuple[str, ...]) -> list[Path]:
+    if given:
+        return [Path(p) for p in given]
+    return list(_config(ctx).rule_files)
+
+
+def _marks(stream: Any = None) -> tuple[str, str]:
+    """ANSI bold on a terminal (unless NO_COLOR), else guillemets that survive pipes and logs."""
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") is None and hasattr(stream, "isatty") and stream.isatty():
+        return "\x1b[1m", "\x1b[0m"
+    return "«", "»"
+
+
+@click.group()
+def rules() -> None:
+    """Check, try and measure the keyword rules."""
+
+
+@rules.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.pass_context
+def check(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Validate rule files (default: those in force) and list their rules and aliases.
+
+    Every problem in every file is reported, with file, line and column.
+    """
+    ruleset = load_rules(_rule_files(ctx, files))
+    click.echo(f"files: {', '.join(ruleset.files)}")
+    click.echo(f"threshold {ruleset.threshold:g}, title weight {ruleset.title_weight:g}, version {ruleset.version}")
+    if ruleset.aliases:
+        click.echo("")
+        click.echo(f"aliases ({len(ruleset.aliases)}):")
+        for name, entries in ruleset.aliases.items():
+            click.echo(f"  @{name} = {', '.join(entries)}")
+    click.echo("")
+    click.echo(f"rules ({len(ruleset.rules)}):")
+    width = max(len(r.name) for r in ruleset.rules)
+    for r in ruleset.rules:
+        click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{', '.join(r.tags)}]")
+        click.echo(f"  {'':<{width}}        {r.query}")
+    click.echo("")
+    click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases")
+
+
+@rules.command("test")
+@click.option("--text", "text", help="The text to score.")
+@click.option("--file", "file", type=click.Path(dir_okay=False, exists=True), help="Read the text from this file.")
+@click.option("--title", default="", help="A title to score along with the text (titles may weigh more).")
+@click.option("--url", default="", help="A URL to score along with the text (for url: terms).")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Rule file to use instead of the configured ones (repeatable).")
+@click.pass_context
+def test_text(
+    ctx: click.Context, text: str | None, file: str | None, title: str, url: str, rule_paths: tuple[str, ...]
+) -> None:
+    """Score one text (from --text, --file, or stdin) and show the matched terms.
+
+    Prints the score against the threshold, whether it would be flagged, its
+    tags, each matching rule with its terms, and the text with the matches
+    marked (bold on a terminal, «» otherwise).
+    """
+    if text is not None and file is not None:
+        raise click.UsageError("give --text or --file, not both")
+    if text is None:
+        if file is not None:
+            text = Path(file).read_text(encoding="utf-8")
+        else:
+            text = sys.stdin.read()
+    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    fields = {"title": title, "text": text, "url": url}
+    tagging = ruleset.evaluate(fields)
+    open_mark, close_mark = _marks()
+    long_text = len(text) > 600
+    click.echo(
+        format_tagging(
+            tagging,
+            fields,
+            threshold=ruleset.threshold,
+            rules=ruleset,
+            open_mark=open_mark,
+            close_mark=close_mark,
+            context=80 if long_text else None,
+        ).rstrip()
+    )
+
+
+@rules.command("eval")
+@click.argument("labels", type=click.Path(dir_okay=False))
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Rule file to measure instead of the configured ones (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
+@click.pass_context
+def eval_labels(ctx: click.Context, labels: str, rule_paths: tuple[str, ...], as_json: bool) -> None:
+    """Measure the rules on labeled examples (JSON lines).
+
+    Each line: {"title", "text", "relevant": true|false, "id", "url",
+    "topics": [tags]}. Prints precision, recall, F1 and the confusion counts,
+    per tag where topics are given, then every false positive and false
+    negative with the rule terms behind it.
+    """
+    examples = read_labels(labels)
+    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    report = evaluate_labels(ruleset, examples)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(f"{len(examples)} examples, rules version {ruleset.version}")
+        click.echo(report.format_text())
+
+
+@rules.command()
+@click.argument("document", type=click.Path(dir_okay=False, exists=True))
+@click.option("--top", default=25, show_default=True, type=click.IntRange(1, 500), help="How many terms to list.")
+def suggest(document: str, top: int) -> None:
+    """List words and phrases distinctive of DOCUMENT, to derive rules from a new seed.
+
+    Ranked by TF-IDF against a built-in background of everyday news; the last
+    column is the term as a query would write it (=ACRONYM is case-sensitive).
+    """
+    text = Path(document).read_text(encoding="utf-8")
+    suggestions = suggest_terms(text, top=top)
+    if not suggestions:
+        click.echo("no candidate terms found")
+        return
+    click.echo(f"{'score':>8}  {'count':>5}  query")
+    for s in suggestions:
+        click.echo(f"{s.score:>8.2f}  {s.count:>5}  {s.query}")
+
+
+@rules.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.pass_context
+def init(ctx: click.Context, path: str | None, force: bool) -> None:
+    """Copy the default rules to PATH for editing and point the config at them.
+
+    PATH defaults to rules.toml next to the config file (or in the current
+    directory). The config's [rules] files entry is set to PATH; a
+    monitor.toml is created in the current directory when there is none.
+    """
+    try:
+        config_path: Path | None = _config(ctx).config_path
+    except ConfigError:
+        # The config may be broken precisely because of its rules entry,
+        # which is what init rewrites: find the file without validating it.
+        config_path = find_config_path(getattr(ctx.obj, "config_path", None))
+    config_file = Path(config_path) if config_path is not None else Path.cwd() / CONFIG_FILE_NAME
+    base = config_file.parent
+    target = Path(path) if path else base / RULES_FILE_NAME
+    if target.exists() and not force:
+        raise MonitorError(f"{target} already exists; use --force to overwrite it")
+    sources = default_rule_files()
+    if len(sources) != 1:  # pragma: no cover - one default file ships today
+        raise MonitorError("internal: init expects one default rule file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sources[0], target)
+    try:
+        entry = os.path.relpath(target.resolve(), base.resolve())
+    except ValueError:  # another drive on Windows
+        entry = str(target.resolve())
+    entry = entry.replace(os.sep, "/")
+    old = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    config_file.write_text(set_rule_files(old, [entry]), encoding="utf-8")
+    click.echo(f"wrote {target}")
+    click.echo(f"{'updated' if old else 'created'} {config_file}: [rules] files = {json.dumps([entry])}")
+
+
+_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+_FILES_KEY = re.compile(r"^\s*files\s*=")
+_DOTTED_KEY = re.compile(r"^\s*rules\s*\.\s*files\s*=")
+
+
+def set_rule_files(text: str, files: list[str]) -> str:
+    """Return config text with ``[rules] files`` set to ``files``, the rest untouched.
+
+    Works on the text so that the user's comments and layout survive; the
+    result is parsed back and refused if it does not say what was meant.
+    """
+    value = "files = " + json.dumps(files)
+    lines = text.splitlines()
+    section: str | None = None
+    header_at: int | None = None
+    replaced = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        head = _HEADER.match(line)
+        if head and not line.strip().startswith("[["):
+            section = head.group(1).strip()
+            if section == "rules":
+                header_at = i
+        elif line.strip().startswith("[["):
+            section = None
+        elif (section == "rules" and _FILES_KEY.match(line)) or (section is None and _DOTTED_KEY.match(line)):
+            end = _value_end(lines, i)
+            lines[i : end + 1] = [value if section == "rules" else "rules." + value]
+            replaced = True
+        i += 1
+    if not replaced:
+        if header_at is not None:
+            lines.insert(header_at + 1, value)
+        else:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines += ["[rules]", value]
+    result = "\n".join(lines) + "\n"
+    try:
+        data = tomllib.loads(result)
+    except tomllib.TOMLDecodeError as exc:
+        raise MonitorError(f"could not set [rules] files in the config: {exc}") from None
+    if data.get("rules", {}).get("files") != files:
+        raise MonitorError("could not set [rules] files in the config: edit it by hand")
+    return result
+
+
+def _value_end(lines: list[str], start: int) -> int:
+    """Last line of a (possibly multi-line) array value starting at ``start``."""
+    depth = 0
+    for j in range(start, len(lines)):
+        code = lines[j].split("#", 1)[0]
+        depth += code.count("[") - code.count("]")
+        if depth <= 0:
+            return j
+    return len(lines) - 1

@@ -1,11 +1,14 @@
 """Compiled rule sets: one Aho-Corasick pass per field, then only the rules hit.
 
 `RuleSet.evaluate` is the hot path of tagging. Every distinct term of every
-rule goes into one automaton, keyed by its folded spelling. Scanning a field
-yields raw hits; each is checked for word boundaries (and, for
-case-sensitive terms, for its exact spelling) and recorded as an occurrence.
-Only the rules that have one of their positive terms among the occurrences
-are then evaluated, so the cost per article follows the number of hits, not
+rule goes into one automaton. Each field is normalised (typographic
+apostrophes and hyphens folded, whitespace collapsed, case folded, all with
+an offset map back to the text as given) and scanned once; the automaton
+only yields hits that start and end on word boundaries (see `_Key`), which
+are re-checked where a term holds punctuation and, for case-sensitive terms,
+against their exact spelling. Each rule is indexed under a "cover" of terms
+one of which must occur for it to be true, and only rules whose cover was
+hit are evaluated, so the cost per article follows the number of hits, not
 the number of rules.
 
 This module does no I/O and imports nothing from the project but
@@ -19,12 +22,13 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick
 
 from monitor.model import Match, Tagging
-from rules.query import FIELDS, And, Near, Node, Not, Or, Term, canonical, fold, positive_terms, render
+from rules.query import FIELDS, And, Node, Not, Or, Term, fold, render
 
 DEFAULT_THRESHOLD = 2.0
 DEFAULT_TITLE_WEIGHT = 1.5
@@ -32,9 +36,6 @@ DEFAULT_TITLE_WEIGHT = 1.5
 # A "word" for NEAR distances: letters/digits joined by apostrophes or hyphens,
 # so "OpenAI's" and "Microsoft-backed" are one word each.
 _WORD = re.compile(r"\w+(?:['\-]\w+)*")
-# Any whitespace but a lone plain space makes us collapse runs (phrases are
-# written with single spaces); the common case, clean single-spaced text, is left as is.
-_SPACE_RUN = re.compile(r"\s{2,}|[^\S ]")
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,22 @@ class Rule:
     line: int | None = None
 
 
-@dataclass
-class _Variant:
-    """One term sharing an automaton key: how to accept a raw hit for it."""
+@dataclass(frozen=True)
+class _Key:
+    """What one automaton pattern stands for.
 
-    tid: int
-    exact: str | None
+    The automaton scans a "word-space" copy of the folded text: a space in
+    front, every non-word character turned into a space, a space at the end.
+    A pattern is the term written the same way with a space in front (so it
+    can only match at the start of a word) and, unless it is a prefix, a
+    space behind (so it can only match at the end of one). Hits inside
+    words, which dominate raw Aho-Corasick hits, are never produced.
+    """
+
+    length: int  # of the term in the folded text
+    folded: str | None  # the folded term, re-checked when it holds non-word characters
     prefix: bool
-    check_right: bool
+    tids: tuple[tuple[int, str | None], ...]  # (term id, exact spelling of a case-sensitive term)
 
 
 # Occurrence: (field, start, end) in the field's normalised text.
@@ -86,27 +95,51 @@ class _FieldText:
         return self.offsets[pos]
 
 
+# The same 1:1 folding `rules.query.canonical` applies to patterns, plus every
+# whitespace character to a plain space.
+_TRANSLATE = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u02bc": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        **{chr(c): " " for c in range(0x3001) if chr(c).isspace() and c != 0x20},
+    }
+)
+_SPACES = re.compile(r" {2,}")
+# Non-word ASCII and Latin-1 characters; others are classified when first seen
+# in a non-ASCII text (RuleSet._nonword_for).
+_NONWORD_BASE: dict[int, str] = {c: " " for c in range(0x100) if not (chr(c).isalnum() or chr(c) == "_")}
+
+
 def _normalise(text: str) -> _FieldText:
-    """Map typographic variants 1:1 and collapse whitespace runs, keeping an offset map."""
-    if not _SPACE_RUN.search(text):
-        return _FieldText(text, text.translate(_TRANSLATE), None)
+    """Map typographic variants and whitespace 1:1, then collapse runs of spaces
+    (phrases are compiled with single spaces), keeping an offset map only when
+    something was collapsed: clean single-spaced text costs one translate."""
+    norm = text.translate(_TRANSLATE)
+    if "  " not in norm:
+        return _FieldText(text, norm, None)
     parts: list[str] = []
     offsets: list[int] = []
     last = 0
-    for m in re.finditer(r"\s+", text):
-        chunk = text[last : m.start()]
-        parts.append(chunk)
+    for m in _SPACES.finditer(norm):
+        parts.append(norm[last : m.start()])
         offsets.extend(range(last, m.start()))
         parts.append(" ")
         offsets.append(m.start())
         last = m.end()
-    parts.append(text[last:])
-    offsets.extend(range(last, len(text)))
-    return _FieldText(text, "".join(parts).translate(_TRANSLATE), offsets)
+    parts.append(norm[last:])
+    offsets.extend(range(last, len(norm)))
+    return _FieldText(text, "".join(parts), offsets)
 
 
-# The same 1:1 folding `canonical` applies to patterns (whitespace handled above).
-_TRANSLATE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2010": "-", "\u2011": "-"})
+# Compiled programs: (_T, slot) | (_A, children) | (_O, children) | (_N, child) | (_R, left, right, distance)
+_T, _A, _O, _N, _R = range(5)
+_Prog = tuple[Any, ...]
+# A true rule's supporting occurrences: (term label, occurrence).
+_Found = list[tuple[str, _Occ]]
+_Slot = tuple[int, frozenset[str], str]  # term id, fields, label
 
 
 class RuleSet:
@@ -126,55 +159,83 @@ class RuleSet:
         self.title_weight = float(title_weight)
         self.aliases: dict[str, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
         self.files = tuple(files)
+        self._nonword: dict[int, str] = dict(_NONWORD_BASE)
         self._compile()
         self.version = self._version()
 
     # ------------------------------------------------------------ compile
 
     def _compile(self) -> None:
-        self._terms: list[Term] = []
-        ids: dict[tuple[str, str | None, bool], int] = {}
-        self._term_rules: list[list[int]] = []
-        self._needs_words = False
-        for r_index, rule in enumerate(self.rules):
-            for term in positive_terms(rule.node):
-                tid = ids.get(term.ident)
-                if tid is None:
-                    tid = ids[term.ident] = len(self._terms)
-                    self._terms.append(term)
-                    self._term_rules.append([])
-                if not self._term_rules[tid] or self._term_rules[tid][-1] != r_index:
-                    self._term_rules[tid].append(r_index)
-            # Terms only under NOT still need to be found.
-            self._collect_negative(rule.node, ids)
-        self._tid = ids
-        by_key: dict[str, list[_Variant]] = {}
-        for tid, term in enumerate(self._terms):
-            by_key.setdefault(term.key, []).append(
-                _Variant(tid, term.exact, term.prefix, _is_word(term.key[-1]))
-            )
-        self._automaton: ahocorasick.Automaton | None = None
-        if by_key:
-            automaton = ahocorasick.Automaton()
-            for key, variants in by_key.items():
-                automaton.add_word(key, (len(key), _is_word(key[0]), tuple(variants)))
-            automaton.make_automaton()
-            self._automaton = automaton
+        # Terms that find the same occurrences share a term id; a term in
+        # given fields is a "slot". Rules become small tuple programs over slots.
+        tids: dict[tuple[str, str | None, bool], int] = {}
+        terms: list[Term] = []
+        self._slots: list[_Slot] = []
+        slot_ids: dict[tuple[int, frozenset[str]], int] = {}
 
-    def _collect_negative(self, node: Node, ids: dict[tuple[str, str | None, bool], int]) -> None:
-        if isinstance(node, Term):
-            if node.ident not in ids:
-                ids[node.ident] = len(self._terms)
-                self._terms.append(node)
-                self._term_rules.append([])
-        elif isinstance(node, (And, Or)):
-            for c in node.children:
-                self._collect_negative(c, ids)
-        elif isinstance(node, Not):
-            self._collect_negative(node.child, ids)
-        else:
-            self._collect_negative(node.left, ids)
-            self._collect_negative(node.right, ids)
+        def slot(term: Term) -> int:
+            tid = tids.get(term.ident)
+            if tid is None:
+                tid = tids[term.ident] = len(terms)
+                terms.append(term)
+            sid = slot_ids.get((tid, term.fields))
+            if sid is None:
+                sid = slot_ids[(tid, term.fields)] = len(self._slots)
+                self._slots.append((tid, term.fields, term.display()))
+            return sid
+
+        def compile_node(node: Node) -> _Prog:
+            if isinstance(node, Term):
+                return (_T, slot(node))
+            if isinstance(node, And):
+                return (_A, tuple(compile_node(c) for c in node.children))
+            if isinstance(node, Or):
+                return (_O, tuple(compile_node(c) for c in node.children))
+            if isinstance(node, Not):
+                return (_N, compile_node(node.child))
+            return (_R, compile_node(node.left), compile_node(node.right), node.distance)
+
+        self._programs: list[_Prog] = [compile_node(r.node) for r in self.rules]
+        self._term_rules: list[list[int]] = [[] for _ in terms]
+        for r_index, prog in enumerate(self._programs):
+            cover = _cover(prog, self._slots)
+            if not cover:  # parse_query refuses such rules; build_ruleset callers may not
+                raise ValueError(f"rule {self.rules[r_index].name} can match without any term occurring")
+            for tid in sorted(cover):
+                self._term_rules[tid].append(r_index)
+
+        by_key: dict[tuple[str, bool], list[tuple[int, str | None]]] = {}
+        for tid, term in enumerate(terms):
+            by_key.setdefault((term.key, term.prefix), []).append((tid, term.exact))
+        self._automaton: ahocorasick.Automaton | None = None
+        if not by_key:
+            return
+        automaton = ahocorasick.Automaton()
+        for (key, prefix), entries in by_key.items():
+            spaced = key.translate(self._nonword_for(key))
+            # A term that starts with a non-word character ("$13") has its
+            # left boundary built in; one that ends with one, its right.
+            lead = 0 if spaced.startswith(" ") else 1
+            pattern = " " * lead + spaced
+            if not prefix and not pattern.endswith(" "):
+                pattern += " "
+            needs_check = any(not (c.isalnum() or c == "_") for c in key)
+            info = (len(pattern) - lead, _Key(len(key), key if needs_check else None, prefix, tuple(entries)))
+            # "gpt-4" and "gpt 4" share a pattern; the re-check tells them apart.
+            existing = automaton.get(pattern, ())
+            automaton.add_word(pattern, existing + (info,))
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def _nonword_for(self, text: str) -> dict[int, str]:
+        """The table turning non-word characters into spaces, grown for characters not seen before."""
+        table = self._nonword
+        if not text.isascii():
+            for c in set(text):
+                o = ord(c)
+                if o not in table and not (c.isalnum() or c == "_"):
+                    table[o] = " "
+        return table
 
     def _version(self) -> str:
         payload = {
@@ -202,24 +263,25 @@ class RuleSet:
             norm = ft.norm
             low = fold(norm)
             n = len(low)
-            for end, (klen, check_left, variants) in automaton.iter(low):
-                start = end - klen + 1
-                if check_left and start > 0:
-                    c = low[start - 1]
-                    if c.isalnum() or c == "_":
+            spaced = " " + low.translate(self._nonword_for(low)) + " "
+            for end, infos in automaton.iter(spaced):
+                for back, key in infos:
+                    # spaced[i] is low[i - 1]: the term starts `back` characters before the hit's end
+                    start = end - back
+                    stop = start + key.length
+                    if key.folded is not None and (start < 0 or low[start:stop] != key.folded):
                         continue
-                after = end + 1
-                right_is_word = after < n and (low[after].isalnum() or low[after] == "_")
-                for v in variants:
-                    stop = after
-                    if v.prefix:
+                    if key.prefix:
                         while stop < n and (low[stop].isalnum() or low[stop] == "_"):
                             stop += 1
-                    elif v.check_right and right_is_word:
-                        continue
-                    if v.exact is not None and norm[start:after] != v.exact:
-                        continue
-                    hits.setdefault(v.tid, []).append((name, start, stop))
+                    for tid, exact in key.tids:
+                        if exact is not None and norm[start : start + key.length] != exact:
+                            continue
+                        found = hits.get(tid)
+                        if found is None:
+                            hits[tid] = [(name, start, stop)]
+                        else:
+                            found.append((name, start, stop))
         return hits, texts
 
     def evaluate(self, fields: Mapping[str, str | None]) -> Tagging:
@@ -233,37 +295,44 @@ class RuleSet:
         if not hits:
             return Tagging()
         candidates: set[int] = set()
+        term_rules = self._term_rules
         for tid in hits:
-            candidates.update(self._term_rules[tid])
-        ctx = _Context(self._tid, hits, texts)
+            candidates.update(term_rules[tid])
+        if not candidates:
+            return Tagging()
+        ctx = _Context(self._slots, hits, texts)
         score = 0.0
         tag_scores: dict[str, float] = {}
         matches: list[Match] = []
         for r_index in sorted(candidates):
-            rule = self.rules[r_index]
-            occs = ctx.eval(rule.node)
-            if occs is None:
+            prog = self._programs[r_index]
+            if not ctx.truth(prog):
                 continue
+            rule = self.rules[r_index]
+            found: _Found = []
+            ctx.collect(prog, found)
             weight = rule.weight
-            if any(o[1][0] == "title" for o in occs):
+            if any(o[1][0] == "title" for o in found):
                 weight *= self.title_weight
             score += weight
             for tag in rule.tags:
                 tag_scores[tag] = tag_scores.get(tag, 0.0) + weight
-            seen: set[tuple[str, str, int, int]] = set()
-            for term, (fname, s, e) in occs:
-                ft = texts[fname]
-                key = (term, fname, s, e)
-                if key in seen:
+            seen: set[tuple[str, _Occ]] = set()
+            for item in found:
+                if item in seen:
                     continue
-                seen.add(key)
-                matches.append(Match(rule.name, term, fname, ft.to_original(s), ft.to_original(e)))
+                seen.add(item)
+                label, (fname, s, e) = item
+                ft = texts[fname]
+                matches.append(Match(rule.name, label, fname, ft.to_original(s), ft.to_original(e)))
+        if not matches:
+            return Tagging()
         order = {f: i for i, f in enumerate(FIELDS)}
         matches.sort(key=lambda m: (order[m.field], m.start, m.end, m.rule))
         score = round(score, 6)
         return Tagging(
             score=score,
-            flagged=bool(matches) and score >= self.threshold,
+            flagged=score >= self.threshold,
             tags=sorted(tag_scores),
             matches=matches,
             tag_scores={k: round(v, 6) for k, v in tag_scores.items()},
@@ -282,87 +351,120 @@ class RuleSet:
         return f"RuleSet({len(self.rules)} rules, threshold={self.threshold}, version={self.version})"
 
 
-def _is_word(c: str) -> bool:
-    return c.isalnum() or c == "_"
+def _cover(prog: _Prog, slots: Sequence[_Slot]) -> frozenset[int] | None:
+    """Term ids at least one of which must occur for ``prog`` to be true (None: no such set).
+
+    For AND (and NEAR, which needs both sides) the smallest cover of its
+    children is taken: fewer index entries, fewer rules evaluated for nothing.
+    """
+    kind = prog[0]
+    if kind == _T:
+        return frozenset({slots[prog[1]][0]})
+    if kind == _N:
+        return None
+    if kind == _O:
+        out: set[int] = set()
+        for c in prog[1]:
+            cover = _cover(c, slots)
+            if cover is None:
+                return None
+            out |= cover
+        return frozenset(out)
+    children = prog[1] if kind == _A else (prog[1], prog[2])
+    covers = [c for c in (_cover(ch, slots) for ch in children) if c is not None]
+    if not covers:
+        return None
+    return min(covers, key=lambda c: (len(c), sorted(c)))
 
 
-# A rule's evaluation yields the occurrences that support it, or None when it is false.
-_Found = list[tuple[str, _Occ]]
-
-
-@dataclass
 class _Context:
-    tid: Mapping[tuple[str, str | None, bool], int]
-    hits: Mapping[int, list[_Occ]]
-    texts: Mapping[str, _FieldText]
-    _cache: dict[Term, _Found] = field(default_factory=dict)
+    """Per-article evaluation state: occurrences per slot, computed on demand."""
 
-    def occurrences(self, term: Term) -> _Found:
-        found = self._cache.get(term)
+    __slots__ = ("slots", "hits", "texts", "cache", "near_cache")
+
+    def __init__(self, slots: Sequence[_Slot], hits: Mapping[int, list[_Occ]], texts: Mapping[str, _FieldText]):
+        self.slots = slots
+        self.hits = hits
+        self.texts = texts
+        self.cache: dict[int, _Found] = {}
+        self.near_cache: dict[int, _Found] = {}
+
+    def occurrences(self, sid: int) -> _Found:
+        found = self.cache.get(sid)
         if found is None:
-            label = term.display()
-            tid = self.tid[term.ident]
-            found = [(label, o) for o in self.hits.get(tid, ()) if o[0] in term.fields]
-            self._cache[term] = found
+            tid, fields, label = self.slots[sid]
+            occs = self.hits.get(tid)
+            found = [(label, o) for o in occs if o[0] in fields] if occs else []
+            self.cache[sid] = found
         return found
 
-    def eval(self, node: Node) -> _Found | None:
-        if isinstance(node, Term):
-            found = self.occurrences(node)
-            return found or None
-        if isinstance(node, And):
-            out: _Found = []
-            for c in node.children:
-                got = self.eval(c)
-                if got is None:
-                    return None
-                out.extend(got)
-            return out
-        if isinstance(node, Or):
-            any_true = False
-            out = []
-            for c in node.children:
-                got = self.eval(c)
-                if got is not None:
-                    any_true = True
-                    out.extend(got)
-            return out if any_true else None
-        if isinstance(node, Not):
-            return [] if self.eval(node.child) is None else None
-        return self.near(node)
+    def truth(self, prog: _Prog) -> bool:
+        kind = prog[0]
+        if kind == _T:
+            return bool(self.occurrences(prog[1]))
+        if kind == _A:
+            return all(self.truth(c) for c in prog[1])
+        if kind == _O:
+            return any(self.truth(c) for c in prog[1])
+        if kind == _N:
+            return not self.truth(prog[1])
+        return bool(self.near(prog))
 
-    def near(self, node: Near) -> _Found | None:
-        left = self.eval(node.left) or []
-        right = self.eval(node.right) or []
-        if not left or not right:
-            return None
-        out: list[tuple[str, _Occ]] = []
-        kept: set[int] = set()
-        for fname in {o[1][0] for o in left} & {o[1][0] for o in right}:
-            starts = self.texts[fname].word_starts()
-            ls = [(i, self._span(starts, o)) for i, o in enumerate(left) if o[1][0] == fname]
-            rs = [(j, self._span(starts, o)) for j, o in enumerate(right) if o[1][0] == fname]
-            for i, (lw0, lw1, lc0, lc1) in ls:
-                for j, (rw0, rw1, rc0, rc1) in rs:
-                    if lc1 <= rc0:
-                        gap = rw0 - lw1
-                    elif rc1 <= lc0:
-                        gap = lw0 - rw1
-                    else:
-                        continue  # the same text cannot be both operands
-                    if gap <= node.distance:
-                        if i not in kept:
-                            kept.add(i)
-                            out.append(left[i])
-                        if -1 - j not in kept:
-                            kept.add(-1 - j)
-                            out.append(right[j])
-        return out or None
+    def collect(self, prog: _Prog, out: _Found) -> None:
+        """Append the occurrences that support a true ``prog`` (nothing for NOT parts)."""
+        kind = prog[0]
+        if kind == _T:
+            out.extend(self.occurrences(prog[1]))
+        elif kind == _A:
+            for c in prog[1]:
+                self.collect(c, out)
+        elif kind == _O:
+            for c in prog[1]:
+                if self.truth(c):
+                    self.collect(c, out)
+        elif kind == _R:
+            out.extend(self.near(prog))
 
-    @staticmethod
-    def _span(starts: list[int], found: tuple[str, _Occ]) -> tuple[int, int, int, int]:
-        _, (_, s, e) = found
-        return bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1, s, e
+    def near(self, prog: _Prog) -> _Found:
+        """Occurrences of either side that have one of the other side within the distance."""
+        cached = self.near_cache.get(id(prog))
+        if cached is not None:
+            return cached
+        left: _Found = []
+        right: _Found = []
+        self.collect(prog[1], left)
+        self.collect(prog[2], right)
+        distance = prog[3]
+        out: _Found = []
+        if left and right:
+            kept: set[int] = set()
+            for fname in {o[1][0] for o in left} & {o[1][0] for o in right}:
+                starts = self.texts[fname].word_starts()
+                ls = [(i, _span(starts, o)) for i, o in enumerate(left) if o[1][0] == fname]
+                rs = [(j, _span(starts, o)) for j, o in enumerate(right) if o[1][0] == fname]
+                for i, (lw0, lw1, lc0, lc1) in ls:
+                    for j, (rw0, rw1, rc0, rc1) in rs:
+                        if lc1 <= rc0:
+                            gap = rw0 - lw1
+                        elif rc1 <= lc0:
+                            gap = lw0 - rw1
+                        else:
+                            continue  # the same text cannot be both operands
+                        if gap <= distance:
+                            if i not in kept:
+                                kept.add(i)
+                                out.append(left[i])
+                            if -1 - j not in kept:
+                                kept.add(-1 - j)
+                                out.append(right[j])
+        self.near_cache[id(prog)] = out
+        return out
+
+
+def _span(starts: list[int], found: tuple[str, _Occ]) -> tuple[int, int, int, int]:
+    """Word indexes of an occurrence's first and last word, and its character span."""
+    _, (_, s, e) = found
+    return bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1, s, e
 
 
 def build_ruleset(
@@ -374,6 +476,3 @@ def build_ruleset(
 ) -> RuleSet:
     """Compile rules built in code (tests, benchmarks) without a file."""
     return RuleSet(rules, threshold=threshold, title_weight=title_weight, aliases=aliases)
-
-
-__all__ = ["Rule", "RuleSet", "build_ruleset", "canonical", "DEFAULT_THRESHOLD", "DEFAULT_TITLE_WEIGHT"]

@@ -133,7 +133,7 @@ def m001_initial(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_fetch_log_feed ON fetch_log(feed_id, at)")
-    db["articles"].enable_fts(
+    db.table("articles").enable_fts(
         ["title", "summary_text", "content_text"], fts_version="FTS5", create_triggers=True
     )
     db.execute(

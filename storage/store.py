@@ -498,7 +498,8 @@ class Store:
         """Every stored article (first seen at or after `since`), oldest first, in batches."""
         last = 0
         while True:
-            where, params = "a.id > ?", [last]
+            where = "a.id > ?"
+            params: list[Any] = [last]
             if since is not None:
                 where += " AND a.first_seen >= ?"
                 params.append(iso(since))
@@ -652,14 +653,13 @@ class _Writing:
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.store.path) from None
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             self.inner.__exit__(exc_type, exc, tb)
         except sqlite3.Error as err:
             raise _storage_error(err, self.store.path) from None
         if isinstance(exc, sqlite3.Error):
             raise _storage_error(exc, self.store.path) from None
-        return False
 
 
 def _decode_article(d: dict[str, Any]) -> dict[str, Any]:

@@ -148,3 +148,49 @@ def m001_initial(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m002_stories(db: Database) -> None:
+    """Stories: articles about the same event from different outlets, grouped.
+
+    An article's MinHash signature is kept with it, and its LSH band keys
+    in `story_bands`, so placing a new article is an index lookup whatever
+    the table size.
+    """
+    db.execute("ALTER TABLE articles ADD COLUMN story_id INTEGER REFERENCES stories(id)")
+    db.execute("ALTER TABLE articles ADD COLUMN signature BLOB")
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            first_seen TEXT NOT NULL,          -- UTC: when its first article was published
+            last_seen TEXT NOT NULL,
+            members INTEGER NOT NULL DEFAULT 1
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_articles_story ON articles(story_id)")
+    db.execute(
+        """
+        CREATE TABLE story_bands (
+            band_key TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band_key, article_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX idx_story_bands_article ON story_bands(article_id)")
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                -- story | spike
+            key TEXT NOT NULL UNIQUE,          -- story:<id> or spike:<tag>:<day>: at most once each
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            delivered_at TEXT,
+            delivery_error TEXT
+        )
+        """
+    )

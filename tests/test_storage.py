@@ -60,8 +60,9 @@ def test_opening_creates_schema_in_wal_mode(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"feeds", "articles", "entries", "article_tags", "fetch_log", "articles_fts", "_sqlite_migrations"} <= tables
     # Reopening applies nothing twice.
+    applied = conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
     Store(path).close()
-    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == applied >= 2
 
 
 def test_second_poll_with_same_entries_stores_nothing_new(store: Store) -> None:
@@ -289,3 +290,20 @@ def test_digest_records_keep_delivery_state_across_rebuilds(store: Store) -> Non
     d = store.digest("2026-11-19")
     assert d and d["items"] == 4 and d["delivered_at"] == NOW.isoformat() and d["delivery_error"] is None
     assert store.undelivered_digests() == []
+
+
+def test_an_older_database_is_migrated_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from storage.schema import migrations
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m002_stories")
+    db.execute("INSERT INTO feeds (url, origin_url, added_at) VALUES ('http://127.0.0.1/x', 'http://127.0.0.1/x', '2026-01-01')")
+    db.conn.commit()
+    db.close()
+    with Store(path) as store:
+        assert [f.url for f in store.list_feeds()] == ["http://127.0.0.1/x"]
+        cols = {c.name for c in store.db.table("articles").columns}
+        assert {"story_id", "signature"} <= cols

@@ -1,0 +1,131 @@
+"""Turn a parsed entry into a clean Article: HTML to text, canonical URL, sane dates.
+
+Pure: strings in, strings out; "now" (the fetch time) is a parameter. The
+feed's HTML is kept as it came (it is sanitized when a digest renders it),
+and its text is extracted here with beautifulsoup4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Protocol
+from html import unescape
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from bs4 import BeautifulSoup
+
+from monitor.model import Article
+
+# Elements whose content is never reader-visible text.
+_DROP = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math", "head")
+# Elements after which a reader sees a break: their text must not run into the next word.
+_BLOCKS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "td",
+    "th", "table", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt", "hr", "aside",
+}
+_WS = re.compile(r"\s+")
+
+
+class RawEntryLike(Protocol):
+    """What clean needs of a parsed entry (monitor.parse.RawEntry has it)."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    author: str | None
+    published: datetime | None
+    categories: list[str]
+    summary_html: str
+    content_html: str
+
+# Query parameters that say how a reader arrived, not what they read (removed
+# for dedup): utm_*, click ids of ad and mail platforms, share/referral tags.
+TRACKING_PARAMS = {
+    "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "twclid", "igshid", "mc_cid", "mc_eid",
+    "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ref_url", "cmpid", "ncid", "sr_share", "smid", "ocid",
+    "guccounter", "guce_referrer", "guce_referrer_sig", "spm", "__twitter_impression", "oly_enc_id", "oly_anon_id",
+    "vero_id", "wt_mc", "wt.mc_id", "at_medium", "at_campaign",
+}
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_")
+
+
+def html_to_text(html: str) -> str:
+    """Reader-visible text of an HTML fragment, whitespace collapsed, entities decoded."""
+    if not html:
+        return ""
+    if "<" not in html:
+        # Plain text (most titles): no parser needed.
+        return _WS.sub(" ", unescape(html) if "&" in html else html).strip()
+    soup = BeautifulSoup(html, "lxml")
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_after(" ")
+    return _WS.sub(" ", soup.get_text()).strip()
+
+
+def canonical_url(url: str) -> str:
+    """The URL as a dedup key: fragment and tracking parameters removed, scheme and host lower-cased."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return url
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        netloc = f"{host}:{port}"
+    if parts.username or parts.password:
+        netloc = f"{parts.username or ''}{':' + parts.password if parts.password else ''}@{netloc}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES)
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Article:
+    """A parsed entry as an Article, ready to tag and store.
+
+    The published time falls back to the fetch time when the feed gives
+    none, or one in the future (a wrong clock or time zone at the publisher
+    must not pin an item to the top of every digest).
+    """
+    link = urljoin(base_url, raw.link.strip()) if raw.link else ""
+    url = canonical_url(link) if link else ""
+    title = html_to_text(raw.title or "")
+    summary_text = html_to_text(raw.summary_html or "")
+    content_text = html_to_text(raw.content_html or "")
+    published, from_feed = raw.published, True
+    if published is None or published > fetched_at:
+        published, from_feed = fetched_at, False
+    guid = (raw.guid or "").strip() or url
+    if not guid:
+        guid = "sha1:" + hashlib.sha1(f"{title}\n{summary_text}".encode()).hexdigest()
+    if not url:
+        url = guid if guid.startswith(("http://", "https://")) else f"urn:entry:{guid}"
+    return Article(
+        guid=guid,
+        url=url,
+        link=link or url,
+        title=title or "(untitled)",
+        author=html_to_text(raw.author or ""),
+        published=published,
+        published_from_feed=from_feed,
+        categories=[c for c in (html_to_text(x) for x in raw.categories) if c],
+        summary_html=raw.summary_html or "",
+        summary_text=summary_text,
+        content_html=raw.content_html or "",
+        content_text=content_text,
+    )

@@ -1,0 +1,282 @@
+"""Fetch feeds over HTTP (requests): the only module that touches the network.
+
+Polite and bounded: a clear User-Agent, conditional GET (ETag and
+Last-Modified), gzip, redirects followed by hand (so permanent moves, loops
+and long chains are seen), a per-host concurrency limit, connect and read
+timeouts plus a total deadline per fetch (a server that trickles bytes
+cannot hold a worker), and a cap on the decoded size, enforced while
+streaming (a decompression bomb is abandoned, never loaded whole).
+
+`Fetcher.fetch` never raises for network or HTTP trouble: the FetchResult
+says what happened. It does not parse, and it does not decide what a
+failure means for the feed (monitor.decide does).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+DEFAULT_USER_AGENT = "partnership-monitor/0.1 (feed monitor; +https://pypi.org/project/partnership-monitor/)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 30.0
+    max_bytes: int = 10_000_000
+    max_redirects: int = 5
+    per_host: int = 4
+    pool_size: int = 16
+
+
+@dataclass
+class FetchResult:
+    url: str
+    final_url: str
+    permanent_url: str | None = None
+    status: int | None = None
+    body: bytes | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    retry_after: float | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    bytes_received: int = 0
+
+
+class _Abandon(Exception):
+    """Stop reading this response (cap or deadline); carries the user-facing reason."""
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:g} MB"
+
+
+class Fetcher:
+    """One pooled requests.Session shared by the poll's worker threads."""
+
+    def __init__(self, settings: FetchSettings = FetchSettings()):
+        self.settings = settings
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
+        )
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._hosts_lock:
+            sem = self._hosts.get(host)
+            if sem is None:
+                sem = self._hosts[host] = threading.BoundedSemaphore(self.settings.per_host)
+            return sem
+
+    def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, now: datetime
+    ) -> FetchResult:
+        """GET a feed. Never raises for network or HTTP trouble; see FetchResult.error."""
+        s = self.settings
+        start = time.monotonic()
+        deadline = start + s.total_timeout
+        result = FetchResult(url=url, final_url=url)
+        current, permanent, visited = url, True, {url}
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            for hop in range(s.max_redirects + 1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Abandon(f"no complete answer within {s.total_timeout:g} s")
+                with self._host_slot(current):
+                    resp = self.session.get(
+                        current,
+                        headers=headers,
+                        stream=True,
+                        allow_redirects=False,
+                        timeout=(min(s.connect_timeout, remaining), min(s.read_timeout, remaining)),
+                    )
+                    try:
+                        location = resp.headers.get("Location")
+                        if resp.status_code in (301, 302, 303, 307, 308) and location:
+                            nxt = urljoin(current, location.strip())
+                            permanent = permanent and resp.status_code in (301, 308)
+                            if nxt in visited:
+                                result.status = resp.status_code
+                                raise _Abandon(f"redirect loop ({current} -> {nxt})")
+                            visited.add(nxt)
+                            current = nxt
+                            continue
+                        result.final_url = current
+                        if current != url and permanent:
+                            result.permanent_url = current
+                        self._read(resp, result, deadline, now)
+                        return self._done(result, start)
+                    finally:
+                        resp.close()
+            result.error = f"too many redirects (more than {s.max_redirects})"
+        except _Abandon as exc:
+            result.error = str(exc)
+            result.body = None
+        except requests.exceptions.ConnectTimeout:
+            result.error = f"connection timed out after {s.connect_timeout:g} s"
+        except requests.exceptions.ReadTimeout:
+            result.error = f"no answer within {min(s.read_timeout, s.total_timeout):g} s (read timed out)"
+        except requests.exceptions.SSLError as exc:
+            result.error = f"TLS error: {_first_line(exc)}"
+        except requests.exceptions.ConnectionError as exc:
+            result.error = _connection_error(exc)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
+            result.error = f"invalid URL: {_first_line(exc)}"
+        except requests.exceptions.RequestException as exc:
+            result.error = f"request failed: {_first_line(exc)}"
+        return self._done(result, start)
+
+    def _done(self, result: FetchResult, start: float) -> FetchResult:
+        result.elapsed = time.monotonic() - start
+        return result
+
+    def _read(self, resp: requests.Response, result: FetchResult, deadline: float, now: datetime) -> None:
+        s = self.settings
+        result.status = resp.status_code
+        result.content_type = resp.headers.get("Content-Type")
+        result.etag = resp.headers.get("ETag")
+        result.last_modified = resp.headers.get("Last-Modified")
+        code = resp.status_code
+        if code == 304:
+            result.not_modified = True
+            return
+        if code == 410:
+            result.gone = True
+            result.error = "HTTP 410 Gone: the publisher removed this feed"
+            return
+        if code in (429, 503):
+            result.retry_after = retry_after_seconds(resp.headers.get("Retry-After"), now)
+        if code >= 400 or code < 200:
+            result.error = f"HTTP {code} {resp.reason or ''}".rstrip()
+            if result.retry_after is not None:
+                result.error += f" (retry after {result.retry_after:.0f} s)"
+            return
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > s.max_bytes and not resp.headers.get("Content-Encoding"):
+            raise _Abandon(f"response larger than {_mb(s.max_bytes)} ({_mb(int(declared))} announced); not downloaded")
+        chunks: list[bytes] = []
+        size = 0
+        raw = resp.raw
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Abandon(f"download not finished within {s.total_timeout:g} s (server too slow); abandoned")
+            _limit_socket_wait(raw, min(remaining, s.read_timeout))
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except Exception as exc:  # urllib3 read errors: timeouts, broken connections, bad gzip
+                raise _Abandon(_read_error(exc, s)) from None
+            if not chunk:
+                if raw.closed or not raw.readable() or _finished(raw):
+                    break
+                continue
+            size += len(chunk)
+            result.bytes_received = size
+            if size > s.max_bytes:
+                raise _Abandon(f"response larger than {_mb(s.max_bytes)}; abandoned while downloading")
+            chunks.append(chunk)
+        result.body = b"".join(chunks)
+
+
+def _finished(raw: Any) -> bool:
+    # urllib3 returns b"" from read1 only at the end of the body (or when a
+    # decoder needs more input, which another read provides).
+    fp = getattr(raw, "_fp", None)
+    return fp is None or getattr(fp, "fp", None) is None or raw.length_remaining == 0
+
+
+def _limit_socket_wait(raw: Any, seconds: float) -> None:
+    """Make the next socket read wait at most `seconds`, so the deadline holds mid-body."""
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(0.05, seconds))
+        except OSError:
+            pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _connection_error(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text or "ECONNREFUSED" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo failed" in text:
+        return "host name not found (DNS)"
+    if "timed out" in text:
+        return "connection timed out"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "reset by peer" in text:
+        return "the server closed the connection without an answer"
+    return f"connection failed: {_first_line(exc)}"
+
+
+def _read_error(exc: BaseException, s: FetchSettings) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    if "timed out" in text or "Timeout" in name:
+        return f"the server stopped sending (no data for {min(s.read_timeout, s.total_timeout):g} s)"
+    if "decompress" in text.lower() or "Decode" in name:
+        return f"corrupt compressed body: {_first_line(exc)}"
+    return f"connection broken while downloading: {_first_line(exc)}"

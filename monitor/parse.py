@@ -1,0 +1,224 @@
+"""Parse a fetched feed body: RSS 0.9x/1.0/2.0 and Atom (feedparser), JSON Feed 1.x (ours).
+
+Takes bytes and the URL they came from, never a URL to fetch: only
+monitor.fetch touches the network. feedparser runs with its HTML sanitizer
+and relative-URI resolution off: we extract text ourselves (monitor.clean)
+and sanitize at render time, and those two passes are most of its cost.
+
+A malformed feed that still yields entries parses with a `warning`; a body
+that is not a feed, or is broken and yields nothing, raises FeedError with
+the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import feedparser
+
+from monitor.model import MonitorError
+
+# A double-gzipped body (Content-Encoding undone once) is decompressed at
+# most to this size: the fetch cap already bounds what we were sent.
+MAX_INFLATED = 50_000_000
+_JSONFEED_VERSION = "https://jsonfeed.org/version/1"
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html\b)", re.I | re.S)
+
+
+class FeedError(MonitorError):
+    """The body is not a feed, or is so broken that it yields no entries."""
+
+
+@dataclass
+class RawEntry:
+    guid: str | None
+    link: str | None
+    title: str
+    author: str | None
+    published: datetime | None  # aware UTC; from published, else updated
+    categories: list[str] = field(default_factory=list)
+    summary_html: str = ""
+    content_html: str = ""
+
+
+@dataclass
+class ParsedFeed:
+    title: str
+    link: str | None
+    format: str  # rss20, atom10, rss10, rss091u, json1.1, ...
+    entries: list[RawEntry]
+    warning: str | None = None
+
+
+def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse a feed body. Raises FeedError when it is not a usable feed."""
+    if body[:2] == b"\x1f\x8b":
+        body = _gunzip(body)
+    stripped = body.lstrip()
+    if not stripped:
+        raise FeedError("not a feed: the response body is empty")
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if stripped[:1] in (b"{", b"[") or ctype in ("application/feed+json", "application/json"):
+        return _parse_json_feed(stripped)
+    if stripped[:5] == b"<?xml":
+        # Whitespace before the XML declaration makes expat give up and
+        # feedparser fall back to its slower, looser parser.
+        body = stripped
+    d = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False, response_headers=_headers(base_url, content_type))
+    entries = [_entry(e) for e in d.entries]
+    reason = _bozo_reason(d)
+    if not entries:
+        if not d.get("version"):
+            if _HTML_START.match(body[:4096]) or ctype in ("text/html", "application/xhtml+xml"):
+                raise FeedError("not a feed: the URL returned an HTML page")
+            raise FeedError(f"not a feed: {reason or 'no RSS, Atom or JSON Feed document found'}")
+        if reason:
+            raise FeedError(f"malformed feed with no entries: {reason}")
+    feed = d.get("feed", {})
+    return ParsedFeed(
+        title=_clean_title(feed.get("title", "")),
+        link=feed.get("link") or None,
+        format=d.get("version") or "unknown",
+        entries=entries,
+        warning=f"malformed feed: {reason}" if reason else None,
+    )
+
+
+def _headers(base_url: str, content_type: str | None) -> dict[str, str]:
+    headers = {"content-location": base_url}
+    if content_type:
+        headers["content-type"] = content_type
+    return headers
+
+
+def _bozo_reason(d: Any) -> str | None:
+    if not d.get("bozo"):
+        return None
+    exc = d.get("bozo_exception")
+    # An encoding declared one way and read another is not a defect users can act on.
+    if exc is not None and type(exc).__name__ in ("CharacterEncodingOverride",):
+        return None
+    text = str(exc) if exc is not None else "unknown problem"
+    return " ".join(text.split())[:300]
+
+
+def _gunzip(body: bytes) -> bytes:
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = inflater.decompress(body, MAX_INFLATED)
+        if inflater.unconsumed_tail:
+            raise FeedError(f"not a feed: gzip-compressed body inflates beyond {MAX_INFLATED // 1_000_000} MB")
+        return out
+    except zlib.error as exc:
+        raise FeedError(f"not a feed: corrupt gzip data ({exc})") from None
+
+
+def _utc(t: Any) -> datetime | None:
+    if not t:
+        return None
+    try:
+        return datetime(*t[:6], tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clean_title(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def _entry(e: Any) -> RawEntry:
+    content = ""
+    for c in e.get("content") or []:
+        value = c.get("value") or ""
+        if len(value) > len(content):
+            content = value
+    summary = e.get("summary") or ""
+    if summary and summary == content:
+        summary = ""
+    author = e.get("author") or None
+    if not author and e.get("authors"):
+        author = ", ".join(a.get("name", "") for a in e["authors"] if a.get("name")) or None
+    return RawEntry(
+        guid=(e.get("id") or None),
+        link=(e.get("link") or None),
+        title=e.get("title") or "",
+        author=author,
+        published=_utc(e.get("published_parsed")) or _utc(e.get("updated_parsed")),
+        categories=[t.get("term") or t.get("label") or "" for t in e.get("tags") or [] if t.get("term") or t.get("label")],
+        summary_html=summary,
+        content_html=content,
+    )
+
+
+def _parse_json_feed(body: bytes) -> ParsedFeed:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FeedError(f"not a feed: invalid JSON ({exc})") from None
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(_JSONFEED_VERSION):
+        raise FeedError("not a feed: JSON without a jsonfeed.org version (not a JSON Feed)")
+    version = str(doc["version"]).rsplit("/", 1)[-1]
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise FeedError("malformed JSON Feed: 'items' is missing or not a list")
+    entries = []
+    skipped = 0
+    for item in items:
+        if not isinstance(item, dict):
+            skipped += 1
+            continue
+        entries.append(_json_entry(item, doc))
+    return ParsedFeed(
+        title=_clean_title(str(doc.get("title") or "")),
+        link=doc.get("home_page_url") if isinstance(doc.get("home_page_url"), str) else None,
+        format=f"json{version}",
+        entries=entries,
+        warning=f"malformed JSON Feed: {skipped} items are not objects" if skipped else None,
+    )
+
+
+def _json_date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _json_authors(item: dict[str, Any], doc: dict[str, Any]) -> str | None:
+    authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else None)
+    if not authors:
+        authors = doc.get("authors") or ([doc["author"]] if isinstance(doc.get("author"), dict) else [])
+    names = [a.get("name") for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
+    return ", ".join(names) or None
+
+
+def _json_entry(item: dict[str, Any], doc: dict[str, Any]) -> RawEntry:
+    def text(key: str) -> str:
+        v = item.get(key)
+        return v if isinstance(v, str) else ""
+
+    content = text("content_html")
+    if not content and text("content_text"):
+        from html import escape
+
+        content = escape(text("content_text"))
+    guid = item.get("id")
+    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    return RawEntry(
+        guid=str(guid) if guid not in (None, "") else None,
+        link=text("url") or text("external_url") or None,
+        title=text("title"),
+        author=_json_authors(item, doc),
+        published=_json_date(item.get("date_published")) or _json_date(item.get("date_modified")),
+        categories=[t for t in tags if isinstance(t, str)],
+        summary_html=text("summary"),
+        content_html=content,
+    )

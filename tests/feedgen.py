@@ -1,0 +1,69 @@
+"""Small builders for test feeds and configs (our own words, made up for the tests)."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+RULES = '''
+threshold = 2.0
+
+[aliases]
+openai = ["OpenAI", "ChatGPT"]
+
+[[rules]]
+name = "openai-ipo"
+tags = ["ipo"]
+query = '@openai NEAR/12 (IPO OR "initial public offering")'
+weight = 3.0
+source = "test"
+
+[[rules]]
+name = "azure-exclusive"
+tags = ["azure", "partnership"]
+query = 'Azure AND exclusiv*'
+weight = 2.0
+source = "test"
+'''
+
+
+def rss(items: list[dict[str, str]], title: str = "Test Wire") -> bytes:
+    parts = []
+    for it in items:
+        pub = it.get("date") or format_datetime(datetime(2026, 11, 19, 10, 0, tzinfo=timezone.utc))
+        parts.append(
+            "<item>"
+            f"<title>{escape(it['title'])}</title>"
+            f"<link>{escape(it['link'])}</link>"
+            f"<guid isPermaLink=\"false\">{escape(it.get('guid', it['link']))}</guid>"
+            f"<pubDate>{pub}</pubDate>"
+            f"<description>{escape(it.get('text', ''))}</description>"
+            "</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://wire.example/</link><description>d</description>"
+        + "".join(parts)
+        + "</channel></rss>"
+    ).encode()
+
+
+def write_config(tmp_path: Path, feeds: list[str], extra: str = "") -> Path:
+    (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
+    lines = [
+        "[storage]",
+        'path = "data/monitor.db"',
+        "[rules]",
+        'files = ["rules.toml"]',
+        "[fetch]",
+        "timeout = 5",
+        "[schedule]",
+        "jitter = 0",
+    ]
+    for url in feeds:
+        lines += ["[[feeds]]", f'url = "{url}"']
+    path = tmp_path / "monitor.toml"
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path

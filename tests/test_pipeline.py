@@ -1,0 +1,166 @@
+"""The whole poll, fetch to store, against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from feedgen import rss, write_config
+from monitor.config import load_config
+from monitor.service import feed_status, open_store, poll_once
+from storage import Store
+
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+
+IPO = {"title": "OpenAI weighs an IPO", "link": "https://wire.example/ipo", "text": "Bankers say ChatGPT maker OpenAI could file for an initial public offering."}
+OTHER = {"title": "A new phone", "link": "https://wire.example/phone", "text": "Nothing about the partnership here."}
+
+
+def status_by_url(cfg) -> dict[str, dict]:
+    with open_store(cfg, now=NOW) as store:
+        return {r["url"]: r for r in feed_status(store)}
+
+
+def test_poll_stores_and_tags_then_conditional_get_stores_nothing(httpserver: HTTPServer, tmp_path: Path) -> None:
+    body = rss([IPO, OTHER])
+    seen_conditional = []
+
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            seen_conditional.append(True)
+            return Response(status=304)
+        return Response(body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(handler)
+    url = httpserver.url_for("/feed.xml")
+    cfg = load_config(write_config(tmp_path, [url]))
+
+    first = poll_once(cfg, now=NOW)
+    assert (first.ok, first.new, first.flagged) == (1, 2, 1)
+    second = poll_once(cfg, now=NOW + timedelta(minutes=30))
+    assert (second.not_modified, second.new) == (1, 0)
+    assert seen_conditional == [True]
+    st = status_by_url(cfg)[url]
+    assert (st["last_status"], st["articles"], st["error_count"]) == ("not_modified", 2, 0)
+    with open_store(cfg, now=NOW) as store:
+        row = store.article("https://wire.example/ipo")
+    assert row["flagged"] and row["tags"] == ["ipo"]
+    assert {m.rule for m in row["matches"]} == {"openai-ipo"}
+    assert row["feed_name"] == "Test Wire"
+
+
+def test_changed_entry_is_updated_and_retagged(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_ordered_request("/f").respond_with_data(rss([OTHER]), content_type="application/rss+xml")
+    changed = dict(OTHER, title="A new phone, and OpenAI plans an IPO")
+    httpserver.expect_ordered_request("/f").respond_with_data(rss([changed]), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/f")]))
+    poll_once(cfg, now=NOW)
+    summary = poll_once(cfg, now=NOW + timedelta(hours=1))
+    assert summary.feeds[0].updated == 1 and summary.new == 0
+    with open_store(cfg, now=NOW) as store:
+        row = store.article(OTHER["link"])
+        assert row["title"] == changed["title"] and row["flagged"]
+        assert store.counts()["articles"] == 1
+
+
+def test_cross_feed_copy_is_linked_and_counted_for_both(httpserver: HTTPServer, tmp_path: Path) -> None:
+    copy = dict(IPO, link="https://mirror.example/copied-story", guid="mirror-1")
+    httpserver.expect_request("/a").respond_with_data(rss([IPO], title="A"), content_type="application/rss+xml")
+    httpserver.expect_request("/b").respond_with_data(rss([copy], title="B"), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a")]))
+    poll_once(cfg, now=NOW)
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a"), httpserver.url_for("/b")]))
+    summary = poll_once(cfg, now=NOW + timedelta(minutes=1))
+    by_name = {f.name: f for f in summary.feeds}
+    assert by_name["B"].linked == 1 and by_name["B"].new == 0
+    st = status_by_url(cfg)
+    assert st[httpserver.url_for("/a")]["articles"] == 1 and st[httpserver.url_for("/b")]["articles"] == 1
+    with open_store(cfg, now=NOW) as store:
+        assert store.counts()["articles"] == 1
+
+
+def test_one_broken_feed_does_not_stop_the_others(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/good").respond_with_data(rss([IPO]), content_type="application/rss+xml")
+    httpserver.expect_request("/broken").respond_with_data("oops", status=500)
+    httpserver.expect_request("/html").respond_with_data(
+        "<!doctype html><html><head><title>Home</title></head><body><p>Welcome</p></body></html>",
+        content_type="text/html",
+    )
+    httpserver.expect_request("/gone").respond_with_data("", status=410)
+    httpserver.expect_request("/busy").respond_with_data("slow down", status=429, headers={"Retry-After": "7200"})
+    urls = {k: httpserver.url_for(f"/{k}") for k in ("good", "broken", "html", "gone", "busy")}
+    cfg = load_config(write_config(tmp_path, list(urls.values())))
+    summary = poll_once(cfg, now=NOW)
+    assert summary.ok == 1 and summary.new == 1 and summary.failed == 4
+    st = status_by_url(cfg)
+    assert st[urls["good"]]["last_status"] == "ok"
+    broken = st[urls["broken"]]
+    assert (broken["last_status"], broken["error_count"]) == ("error", 1)
+    assert "500" in broken["last_error"]
+    assert broken["next_due"] > (NOW + timedelta(minutes=29)).isoformat()
+    html = st[urls["html"]]
+    assert html["last_status"] == "error" and "HTML" in html["last_error"]
+    assert (st[urls["gone"]]["last_status"], st[urls["gone"]]["disabled"]) == ("gone", "gone")
+    busy = st[urls["busy"]]
+    assert (busy["last_status"], busy["error_count"]) == ("throttled", 0)
+    assert busy["next_due"] == (NOW + timedelta(hours=2)).isoformat()
+    # Due-only polling now skips all but nothing is due yet; the gone feed is never due.
+    with open_store(cfg, now=NOW) as store:
+        assert [f.url for f in store.feeds_due(NOW + timedelta(days=3))] != []
+        assert urls["gone"] not in [f.url for f in store.feeds_due(NOW + timedelta(days=3))]
+
+
+def test_permanent_redirect_updates_the_stored_url(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/old").respond_with_data("", status=301, headers={"Location": httpserver.url_for("/new")})
+    httpserver.expect_request("/new").respond_with_data(rss([OTHER]), content_type="application/rss+xml")
+    old = httpserver.url_for("/old")
+    cfg = load_config(write_config(tmp_path, [old]))
+    poll_once(cfg, now=NOW)
+    st = status_by_url(cfg)
+    assert list(st) == [httpserver.url_for("/new")]
+    poll_once(cfg, now=NOW + timedelta(hours=1))  # the config still says /old: no second feed appears
+    assert list(status_by_url(cfg)) == [httpserver.url_for("/new")]
+
+
+def test_a_storage_failure_on_one_feed_leaves_it_as_before_and_others_go_on(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpserver.expect_request("/a").respond_with_data(rss([IPO], title="A"), content_type="application/rss+xml")
+    httpserver.expect_request("/b").respond_with_data(rss([OTHER], title="B"), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a"), httpserver.url_for("/b")]))
+    real = Store._save_entry
+
+    def fail_for_a(self: Store, feed, article, *rest) -> None:  # type: ignore[no-untyped-def]
+        if article.link == IPO["link"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, feed, article, *rest)
+
+    monkeypatch.setattr(Store, "_save_entry", fail_for_a)
+    summary = poll_once(cfg, now=NOW)
+    statuses = {f.url: f.status for f in summary.feeds}
+    assert statuses[httpserver.url_for("/a")] == "storage_error"
+    assert statuses[httpserver.url_for("/b")] == "ok"
+    st = status_by_url(cfg)
+    assert st[httpserver.url_for("/a")]["last_status"] == "new"  # untouched by the failed poll
+    assert st[httpserver.url_for("/a")]["last_fetched"] is None
+    assert st[httpserver.url_for("/b")]["articles"] == 1
+    monkeypatch.undo()
+    # The next poll stores the story that could not be written before.
+    assert poll_once(cfg, now=NOW + timedelta(hours=1)).new == 1
+
+
+def test_a_stop_request_skips_the_feeds_not_yet_written(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/a").respond_with_data(rss([IPO]), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a")]))
+    stop = threading.Event()
+    stop.set()
+    summary = poll_once(cfg, now=NOW, stop=stop)
+    assert summary.interrupted and summary.feeds == []
+    with open_store(cfg, now=NOW) as store:
+        assert store.counts()["articles"] == 0

@@ -18,13 +18,18 @@ from bs4 import BeautifulSoup
 
 from monitor.model import Article
 
-# Elements whose content is never reader-visible text.
-_DROP = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math", "head")
-# Elements after which a reader sees a break: their text must not run into the next word.
-_BLOCKS = {
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "td",
-    "th", "table", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt", "hr", "aside",
-}
+# Strings inside <script>, <style> and <template> are never part of bs4's
+# get_text(); these other elements hold no reader-visible text either.
+_DROP = ("noscript", "iframe", "object", "embed", "svg", "math")
+_DROP_HINT = re.compile(r"<(?:noscript|iframe|object|embed|svg|math)\b", re.I)
+# A reader sees a break at these tags, so their text must not run into the
+# next word. A space is put before each in the markup: one C-speed regex
+# pass instead of walking the tree in Python (twice as fast per document).
+_BLOCK_TAG = re.compile(
+    r"<(/?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|section|article|header|footer|"
+    r"figure|figcaption|dd|dt|hr|aside|nav|main|details|summary)\b)",
+    re.I,
+)
 _WS = re.compile(r"\s+")
 
 
@@ -58,11 +63,10 @@ def html_to_text(html: str) -> str:
     if "<" not in html:
         # Plain text (most titles): no parser needed.
         return _WS.sub(" ", unescape(html) if "&" in html else html).strip()
-    soup = BeautifulSoup(html, "lxml")
-    for tag in soup.find_all(_DROP):
-        tag.decompose()
-    for tag in soup.find_all(_BLOCKS):
-        tag.insert_after(" ")
+    soup = BeautifulSoup(_BLOCK_TAG.sub(r" <\1", html), "html.parser")
+    if _DROP_HINT.search(html):
+        for tag in soup.find_all(_DROP):
+            tag.decompose()
     return _WS.sub(" ", soup.get_text()).strip()
 
 

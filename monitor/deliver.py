@@ -1,0 +1,116 @@
+"""Deliver a rendered digest: e-mail over SMTP, and a webhook POST of the JSON.
+
+Thin adapters: they send what they are given and turn every failure into a
+DeliveryError with one clear line. Deciding when to send, and retrying, is
+the caller's business (monitor.service).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import requests
+
+from monitor.model import MonitorError
+
+
+class DeliveryError(MonitorError):
+    pass
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    sender: str
+    recipients: list[str]
+    port: int = 587
+    starttls: bool = True
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    # For tests and private relays with their own CA; None uses the system's.
+    ssl_context: ssl.SSLContext | None = None
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    timeout: float = 30.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def build_message(*, subject: str, text: str, html: str, settings: SmtpSettings) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = settings.sender
+    msg["To"] = ", ".join(settings.recipients)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=settings.sender.rsplit("@", 1)[-1] or None)
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) -> None:
+    """Send the digest as multipart/alternative (text and HTML)."""
+    msg = build_message(subject=subject, text=text, html=html, settings=settings)
+    where = f"{settings.host}:{settings.port}"
+    context = settings.ssl_context or ssl.create_default_context()
+    try:
+        smtp: smtplib.SMTP
+        if settings.ssl:
+            smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        with smtp:
+            smtp.ehlo()
+            if settings.starttls and not settings.ssl:
+                if not smtp.has_extn("starttls"):
+                    raise DeliveryError(f"SMTP {where} does not offer STARTTLS (set starttls = false to send in clear)")
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if settings.username:
+                smtp.login(settings.username, settings.password or "")
+            refused = smtp.send_message(msg)
+            if refused:
+                raise DeliveryError(f"SMTP {where} refused recipients: {', '.join(sorted(refused))}")
+    except DeliveryError:
+        raise
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(f"SMTP {where} rejected the login for {settings.username}: {exc.smtp_code}") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise DeliveryError(f"SMTP {where} refused every recipient: {', '.join(sorted(exc.recipients))}") from None
+    except smtplib.SMTPException as exc:
+        raise DeliveryError(f"SMTP {where}: {' '.join(str(exc).split())[:200]}") from None
+    except ssl.SSLError as exc:
+        raise DeliveryError(f"SMTP {where}: TLS failed: {exc.reason or exc}") from None
+    except ConnectionRefusedError:
+        raise DeliveryError(f"SMTP {where}: connection refused") from None
+    except (socket.timeout, TimeoutError):
+        raise DeliveryError(f"SMTP {where}: timed out after {settings.timeout:g} s") from None
+    except OSError as exc:
+        raise DeliveryError(f"SMTP {where}: {exc.strerror or exc}") from None
+
+
+def post_webhook(json_text: str, settings: WebhookSettings) -> None:
+    """POST the JSON digest; any non-2xx answer is a failure."""
+    headers = {"Content-Type": "application/json; charset=utf-8", **settings.headers}
+    try:
+        resp = requests.post(
+            settings.url, data=json_text.encode("utf-8"), headers=headers, timeout=settings.timeout, allow_redirects=False
+        )
+    except requests.exceptions.ConnectionError as exc:
+        reason = "connection refused" if "refused" in str(exc) else "connection failed"
+        raise DeliveryError(f"webhook {settings.url}: {reason}") from None
+    except requests.exceptions.Timeout:
+        raise DeliveryError(f"webhook {settings.url}: timed out after {settings.timeout:g} s") from None
+    except requests.exceptions.RequestException as exc:
+        raise DeliveryError(f"webhook {settings.url}: {str(exc).splitlines()[0][:200]}") from None
+    if not 200 <= resp.status_code < 300:
+        raise DeliveryError(f"webhook {settings.url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())

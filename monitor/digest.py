@@ -1,0 +1,569 @@
+"""Build a day's digest of flagged articles and render it as Markdown, HTML and JSON.
+
+Pure apart from `write_digest`/`write_index`, which only write the files
+they are given: no database, no network, no clock (`generated_at` is passed
+in), so building the same day from the same rows gives identical files.
+
+Every piece of text that came from a feed is untrusted. HTML output
+escapes it, links only http(s) URLs, embeds no scripts, styles from
+outside, images or fonts, and carries a Content-Security-Policy that
+forbids them as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from monitor.model import Match
+
+SITE_TITLE = "Microsoft–OpenAI partnership monitor"
+SNIPPET_CHARS = 240
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+
+
+@dataclass
+class Source:
+    """Another outlet's article about the same story."""
+
+    feed: str
+    url: str
+    title: str
+    published: datetime
+
+
+@dataclass
+class DigestItem:
+    id: int
+    url: str
+    title: str
+    feed: str
+    published: datetime  # aware; UTC or any zone (shown in the digest's zone)
+    score: float
+    tags: list[str]
+    tag_scores: dict[str, float]
+    matches: list[Match]
+    snippet_text: str  # the clean text that 'text' match spans index into
+    # Stories (filled when articles are grouped): the other outlets' copies,
+    # and whether the story began on an earlier day and is still growing.
+    story_id: int | None = None
+    also: list[Source] = field(default_factory=list)
+    developing: bool = False
+    first_seen: datetime | None = None
+
+
+@dataclass
+class FeedHealth:
+    name: str
+    url: str
+    failing_since: datetime | None
+    error_count: int
+    last_error: str | None
+
+
+@dataclass
+class Section:
+    tag: str
+    items: list[DigestItem]
+
+
+@dataclass
+class TagTrend:
+    """Daily flagged counts for one tag, oldest first, ending on the digest day."""
+
+    tag: str
+    days: list[date]
+    counts: list[int]
+    spike: bool = False
+
+
+@dataclass
+class Digest:
+    day: date
+    timezone: str
+    generated_at: datetime
+    counts: dict[str, int]
+    feeds_failing: list[FeedHealth]
+    sections: list[Section]
+    trends: list[TagTrend] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[DigestItem]:
+        return [i for s in self.sections for i in s.items]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# ------------------------------------------------------------------ building
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a calendar day in `tz` (23 or 25 hours long on DST changes)."""
+    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+    return start, end
+
+
+def strongest_tag(item: DigestItem, tag_order: Sequence[str]) -> str:
+    """The tag whose rules gave the item the most weight; ties go to the earlier tag in tag_order."""
+    if not item.tags:
+        return "other"
+    rank = {t: i for i, t in enumerate(tag_order)}
+    return min(item.tags, key=lambda t: (-item.tag_scores.get(t, 0.0), rank.get(t, len(rank)), t))
+
+
+def _rank_key(item: DigestItem) -> tuple[float, str, int]:
+    return (-item.score, item.published.astimezone(timezone.utc).isoformat(), item.id)
+
+
+def build_digest(
+    day: date,
+    tz: ZoneInfo,
+    items: list[DigestItem],
+    feeds_failing: list[FeedHealth],
+    *,
+    tag_order: Sequence[str],
+    generated_at: datetime,
+    max_items_per_tag: int | None = None,
+    trends: list[TagTrend] | None = None,
+) -> Digest:
+    """Sections per tag in `tag_order` (other tags after, alphabetically); each item once, under its strongest tag."""
+    counts: dict[str, int] = {}
+    by_tag: dict[str, list[DigestItem]] = {}
+    for item in sorted(items, key=_rank_key):
+        for t in item.tags:
+            counts[t] = counts.get(t, 0) + 1
+        by_tag.setdefault(strongest_tag(item, tag_order), []).append(item)
+    order = [t for t in tag_order if t in by_tag] + sorted(t for t in by_tag if t not in tag_order)
+    sections = [Section(t, by_tag[t][:max_items_per_tag] if max_items_per_tag else by_tag[t]) for t in order]
+    ordered_counts = {t: counts[t] for t in [x for x in tag_order if x in counts] + sorted(set(counts) - set(tag_order))}
+    return Digest(
+        day=day,
+        timezone=str(tz.key),
+        generated_at=generated_at,
+        counts=ordered_counts,
+        feeds_failing=sorted(feeds_failing, key=lambda f: (f.name.casefold(), f.url)),
+        sections=sections,
+        trends=list(trends or []),
+    )
+
+
+def digest_item_ids(d: Digest) -> list[int]:
+    return [i.id for i in d.items]
+
+
+def email_subject(d: Digest) -> str:
+    n = len(d.items)
+    return f"Partnership digest {d.day.isoformat()}: {n} item{'s' if n != 1 else ''}"
+
+
+# ------------------------------------------------------------------ snippets
+
+
+def _spans(item: DigestItem, field_name: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted((m.start, m.end) for m in item.matches if m.field == field_name):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(e, out[-1][1]))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _window(text: str, spans: list[tuple[int, int]], size: int = SNIPPET_CHARS) -> tuple[int, int]:
+    if len(text) <= size:
+        return 0, len(text)
+    first = spans[0][0] if spans else 0
+    start = max(0, first - size // 3)
+    # Start at a word boundary so the snippet does not open mid-word.
+    if start > 0:
+        space = text.rfind(" ", 0, start)
+        start = space + 1 if space >= 0 and start - space < 30 else start
+    end = min(len(text), start + size)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start + size // 2 else end
+    return start, end
+
+
+def _pieces(text: str, spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[str, bool]]:
+    """text[lo:hi] cut into (piece, highlighted) runs."""
+    out: list[tuple[str, bool]] = []
+    pos = lo
+    for s, e in spans:
+        s, e = max(s, lo), min(e, hi)
+        if s >= e or s < pos:
+            continue
+        if s > pos:
+            out.append((text[pos:s], False))
+        out.append((text[s:e], True))
+        pos = e
+    if pos < hi:
+        out.append((text[pos:hi], False))
+    return out
+
+
+def snippet_pieces(item: DigestItem) -> list[tuple[str, bool]]:
+    text = item.snippet_text or ""
+    spans = [(s, e) for s, e in _spans(item, "text") if 0 <= s < e <= len(text)]
+    lo, hi = _window(text, spans)
+    pieces = _pieces(text, spans, lo, hi)
+    if lo > 0:
+        pieces.insert(0, ("…", False))
+    if hi < len(text):
+        pieces.append(("…", False))
+    return pieces
+
+
+def title_pieces(item: DigestItem) -> list[tuple[str, bool]]:
+    spans = [(s, e) for s, e in _spans(item, "title") if 0 <= s < e <= len(item.title)]
+    return _pieces(item.title, spans, 0, len(item.title))
+
+
+def safe_url(url: str) -> str | None:
+    """The URL if it is a plain http(s) link, else None (rendered as text, never as a link)."""
+    u = (url or "").strip()
+    if any(ord(c) < 33 for c in u) or "\\" in u:
+        return None
+    try:
+        parts = urlsplit(u)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return u
+
+
+def local_time(d: Digest, t: datetime) -> str:
+    return t.astimezone(d.zone).strftime("%H:%M")
+
+
+def local_datetime(d: Digest, t: datetime) -> str:
+    return t.astimezone(d.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+# ------------------------------------------------------------------ Markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def md_url(url: str) -> str:
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def _md_pieces(pieces: list[tuple[str, bool]]) -> str:
+    out = []
+    for text, hot in pieces:
+        esc = md_escape(text) if text.strip() else (" " if text else "")
+        if hot and text.strip():
+            out.append(f"**{esc}**")
+        else:
+            # Keep the spaces around a piece: md_escape trims them.
+            lead = " " if text[:1].isspace() else ""
+            trail = " " if text[-1:].isspace() and text.strip() else ""
+            out.append(lead + esc + trail if text.strip() else esc)
+    return "".join(out).strip()
+
+
+def _md_link(text: str, url: str) -> str:
+    safe = safe_url(url)
+    return f"[{text}]({md_url(safe)})" if safe else text
+
+
+def render_markdown(d: Digest) -> str:
+    lines = [f"# Partnership digest: {d.day.isoformat()}", ""]
+    lines.append(f"Day in {d.timezone}; generated {local_datetime(d, d.generated_at)}.")
+    lines.append("")
+    items = d.items
+    if not items:
+        lines += [f"No flagged articles on {d.day.isoformat()}.", ""]
+    else:
+        topics = ", ".join(f"{md_escape(t)} {n}" for t, n in d.counts.items())
+        lines += [f"**{len(items)} flagged.** By topic: {topics}.", ""]
+    if d.trends:
+        lines += ["## Trends (flagged per day, last 14 days)", ""]
+        for tr in d.trends:
+            mark = " **spike**" if tr.spike else ""
+            lines.append(f"- {md_escape(tr.tag)}: {' '.join(str(c) for c in tr.counts)} (today {tr.counts[-1]}){mark}")
+        lines.append("")
+    if d.feeds_failing:
+        lines += ["## Feeds failing", ""]
+        for f in d.feeds_failing:
+            since = f"since {local_datetime(d, f.failing_since)}, " if f.failing_since else ""
+            err = md_escape(f.last_error or "error")
+            lines.append(f"- {_md_link(md_escape(f.name), f.url)}: {since}{f.error_count} errors: {err}")
+        lines.append("")
+    for section in d.sections:
+        lines += [f"## {md_escape(section.tag)} ({len(section.items)})", ""]
+        for n, item in enumerate(section.items, start=1):
+            title = _md_pieces(title_pieces(item)) or "(untitled)"
+            flag = " *(developing)*" if item.developing else ""
+            lines.append(
+                f"{n}. {_md_link(title, item.url)}{flag}  \n"
+                f"   {md_escape(item.feed)}, {local_time(d, item.published)}, score {item.score:g}"
+            )
+            snippet = _md_pieces(snippet_pieces(item))
+            if snippet:
+                lines.append(f"   > {snippet}")
+            others = [t for t in item.tags if t != section.tag]
+            if others:
+                lines.append(f"   Also: {', '.join(md_escape(t) for t in others)}")
+            if item.also:
+                shown = ", ".join(_md_link(md_escape(s.feed), s.url) for s in item.also[:5])
+                more = f" (+{len(item.also) - 5})" if len(item.also) > 5 else ""
+                lines.append(f"   Also covered by: {shown}{more}")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------ HTML
+
+_CSS = """
+:root{color-scheme:light dark;--bg:#fff;--fg:#1b1b1b;--muted:#5f6368;--line:#e3e3e3;--mark:#fff2a8;--link:#0b57d0;--warn:#b3261e}
+@media (prefers-color-scheme:dark){:root{--bg:#131314;--fg:#e8eaed;--muted:#9aa0a6;--line:#303134;--mark:#5c4b00;--link:#8ab4f8;--warn:#f2b8b5}}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:46rem;margin:0 auto;padding:1rem}h1{font-size:1.4rem;margin:.5rem 0}h2{font-size:1.1rem;margin:1.6rem 0 .4rem;border-bottom:1px solid var(--line);padding-bottom:.2rem}
+a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}.meta,.also,.tags{color:var(--muted);font-size:.85rem}
+ol{padding-left:1.3rem}li{margin:.7rem 0}.snippet{margin:.2rem 0;overflow-wrap:anywhere}mark{background:var(--mark);color:inherit;padding:0 .1em}
+.warn{color:var(--warn)}.counts span{display:inline-block;margin:0 .6rem .2rem 0}.dev{font-size:.75rem;border:1px solid var(--muted);border-radius:.3rem;padding:0 .3rem;margin-left:.3rem}
+.spark{vertical-align:middle}table{border-collapse:collapse}td{padding:.1rem .6rem .1rem 0}
+"""
+
+
+def esc(text: str) -> str:
+    return html.escape(text or "", quote=True)
+
+
+def _html_pieces(pieces: list[tuple[str, bool]]) -> str:
+    return "".join(f"<mark>{esc(t)}</mark>" if hot else esc(t) for t, hot in pieces)
+
+
+def _html_link(inner_html: str, url: str) -> str:
+    safe = safe_url(url)
+    if safe is None:
+        return inner_html
+    return f'<a href="{esc(safe)}" rel="noopener noreferrer">{inner_html}</a>'
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src data:; form-action 'none'; base-uri 'none'\">"
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head>\n<body><main>\n{body}\n</main></body></html>\n"
+    )
+
+
+def render_html(d: Digest, *, sparkline: Any = None) -> str:
+    """One self-contained HTML page. `sparkline(counts, spike) -> svg` draws trends when given."""
+    parts = [f"<h1>Partnership digest: {esc(d.day.isoformat())}</h1>"]
+    parts.append(f'<p class="meta">Day in {esc(d.timezone)}; generated {esc(local_datetime(d, d.generated_at))}.</p>')
+    items = d.items
+    if not items:
+        parts.append(f"<p>No flagged articles on {esc(d.day.isoformat())}.</p>")
+    else:
+        counts = "".join(f"<span>{esc(t)} <b>{n}</b></span>" for t, n in d.counts.items())
+        parts.append(f'<p class="counts"><b>{len(items)} flagged.</b> {counts}</p>')
+    if d.trends:
+        rows = []
+        for tr in d.trends:
+            svg = sparkline(tr.counts, tr.spike) if sparkline else ""
+            spike = ' <b class="warn">spike</b>' if tr.spike else ""
+            rows.append(f"<tr><td>{esc(tr.tag)}</td><td>{svg}</td><td>{tr.counts[-1]}{spike}</td></tr>")
+        parts.append("<h2>Trends, last 14 days</h2><table>" + "".join(rows) + "</table>")
+    if d.feeds_failing:
+        lis = []
+        for f in d.feeds_failing:
+            since = f"since {esc(local_datetime(d, f.failing_since))}, " if f.failing_since else ""
+            lis.append(
+                f"<li>{_html_link(esc(f.name), f.url)}: {since}{f.error_count} errors: "
+                f'<span class="warn">{esc(f.last_error or "error")}</span></li>'
+            )
+        parts.append('<h2>Feeds failing</h2><ul class="meta">' + "".join(lis) + "</ul>")
+    for section in d.sections:
+        parts.append(f"<h2>{esc(section.tag)} ({len(section.items)})</h2><ol>")
+        for item in section.items:
+            title = _html_pieces(title_pieces(item)) or "(untitled)"
+            dev = '<span class="dev">developing</span>' if item.developing else ""
+            li = [f"<li><b>{_html_link(title, item.url)}</b>{dev}"]
+            li.append(
+                f'<div class="meta">{esc(item.feed)}, {esc(local_time(d, item.published))}, score {item.score:g}</div>'
+            )
+            snippet = _html_pieces(snippet_pieces(item))
+            if snippet:
+                li.append(f'<div class="snippet">{snippet}</div>')
+            others = [t for t in item.tags if t != section.tag]
+            if others:
+                li.append(f'<div class="tags">also: {esc(", ".join(others))}</div>')
+            if item.also:
+                shown = ", ".join(_html_link(esc(s.feed), s.url) for s in item.also[:5])
+                more = f" (+{len(item.also) - 5})" if len(item.also) > 5 else ""
+                li.append(f'<div class="also">also covered by: {shown}{more}</div>')
+            parts.append("".join(li) + "</li>")
+        parts.append("</ol>")
+    return _page(f"Partnership digest {d.day.isoformat()}", "\n".join(parts))
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def digest_dict(d: Digest) -> dict[str, Any]:
+    section_of = {i.id: s.tag for s in d.sections for i in s.items}
+    return {
+        "date": d.day.isoformat(),
+        "timezone": d.timezone,
+        "generated_at": _iso(d.generated_at),
+        "counts": d.counts,
+        "feeds_failing": [
+            {
+                "name": f.name,
+                "url": f.url,
+                "failing_since": _iso(f.failing_since) if f.failing_since else None,
+                "error_count": f.error_count,
+                "last_error": f.last_error,
+            }
+            for f in d.feeds_failing
+        ],
+        "sections": [{"tag": s.tag, "items": [i.id for i in s.items]} for s in d.sections],
+        "trends": [
+            {"tag": t.tag, "days": [x.isoformat() for x in t.days], "counts": t.counts, "spike": t.spike}
+            for t in d.trends
+        ],
+        "items": [
+            {
+                "id": i.id,
+                "url": i.url,
+                "title": i.title,
+                "feed": i.feed,
+                "published": _iso(i.published),
+                "score": i.score,
+                "tags": i.tags,
+                "section": section_of[i.id],
+                "snippet": "".join(t for t, _ in snippet_pieces(i)),
+                "matches": [
+                    {"rule": m.rule, "term": m.term, "field": m.field, "start": m.start, "end": m.end}
+                    for m in i.matches
+                ],
+                "story_id": i.story_id,
+                "developing": i.developing,
+                "also": [
+                    {"feed": s.feed, "url": s.url, "title": s.title, "published": _iso(s.published)} for s in i.also
+                ],
+            }
+            for i in d.items
+        ],
+    }
+
+
+def render_json(d: Digest) -> str:
+    return json.dumps(digest_dict(d), indent=2, ensure_ascii=False) + "\n"
+
+
+# ------------------------------------------------------------------ files
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_digest(
+    d: Digest, out_dir: Path, formats: Sequence[str] = ("md", "html", "json"), *, sparkline: Any = None
+) -> list[Path]:
+    """Write YYYY-MM-DD.md/.html/.json (each atomically: readers never see half a file)."""
+    renderers = {
+        "md": render_markdown,
+        "html": lambda x: render_html(x, sparkline=sparkline),
+        "json": render_json,
+    }
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{d.day.isoformat()}.{fmt}"
+        _write_atomic(path, renderers[fmt](d))
+        paths.append(path)
+    return paths
+
+
+def write_index(out_dir: Path, *, generated_at: datetime, site_title: str = SITE_TITLE, recent: int = 30) -> list[Path]:
+    """Rebuild index.html (every digest, newest first) and feed.xml (Atom, the most recent) from the JSON files."""
+    digests = []
+    for path in sorted(out_dir.glob("*.json"), reverse=True):
+        m = _DAY_FILE.match(path.name)
+        if not m:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        digests.append(data)
+    rows = []
+    for data in digests:
+        day = str(data.get("date"))
+        counts = ", ".join(f"{esc(str(t))} {int(n)}" for t, n in (data.get("counts") or {}).items())
+        n = len(data.get("items") or [])
+        rows.append(f'<li><a href="{esc(day)}.html">{esc(day)}</a>: {n} items{": " + counts if counts else ""}</li>')
+    listing = "<ul>" + "".join(rows) + "</ul>" if rows else "<p>No digests yet.</p>"
+    index = _page(site_title, f"<h1>{esc(site_title)}</h1>\n{listing}")
+    _write_atomic(out_dir / "index.html", index)
+    _write_atomic(out_dir / "feed.xml", _atom(digests[:recent], generated_at, site_title))
+    return [out_dir / "index.html", out_dir / "feed.xml"]
+
+
+def _atom(digests: list[dict[str, Any]], generated_at: datetime, site_title: str) -> str:
+    from xml.sax.saxutils import escape as xesc
+
+    updated = max((str(d.get("generated_at")) for d in digests), default=_iso(generated_at))
+    entries = []
+    for data in digests:
+        day = str(data.get("date"))
+        items = data.get("items") or []
+        counts = ", ".join(f"{t} {n}" for t, n in (data.get("counts") or {}).items())
+        tops = "".join(f"<li>{esc(str(i.get('title', '')))}</li>" for i in items[:5])
+        summary = f"<p>{len(items)} flagged{': ' + esc(counts) if counts else ''}.</p>" + (f"<ul>{tops}</ul>" if tops else "")
+        entries.append(
+            "<entry>"
+            f"<id>urn:partnership-monitor:digest:{xesc(day)}</id>"
+            f"<title>{xesc(f'Partnership digest {day}: {len(items)} items')}</title>"
+            f"<updated>{xesc(str(data.get('generated_at')))}</updated>"
+            f'<link rel="alternate" type="text/html" href="{xesc(day)}.html"/>'
+            f'<content type="html">{xesc(summary)}</content>'
+            "</entry>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<id>urn:partnership-monitor:digests</id><title>{xesc(site_title)}</title>"
+        f"<updated>{xesc(updated)}</updated><author><name>partnership-monitor</name></author>"
+        '<link rel="self" href="feed.xml"/>' + "".join(entries) + "</feed>\n"
+    )

@@ -1,0 +1,240 @@
+"""`monitor run`: the long-running scheduler (APScheduler 3.x, BlockingScheduler).
+
+Three jobs with explicit ids, each coalesced with at most one instance:
+``poll`` (every minute: the feeds that are due), ``digest`` (daily at
+``[digest] time`` in ``[digest] timezone``) and ``housekeeping`` (daily).
+Jobs hold no logic: they call one method of `Runner`, which owns the
+configuration and rule set in force and reloads them when their files
+change. A bad edit is logged and the last good version stays in force.
+
+Nothing here fetches, parses or renders; see pipeline.py and service.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config, find_config_path, load_config
+from monitor.model import ConfigError, MonitorError, RuleError
+from monitor.pipeline import PollSummary
+
+log = logging.getLogger("monitor.run")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _mtimes(paths: list[Path]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for p in paths:
+        try:
+            out.append((str(p), p.stat().st_mtime))
+        except OSError:
+            out.append((str(p), -1.0))
+    return tuple(out)
+
+
+@dataclass
+class RoundResult:
+    summary: PollSummary
+    digests: list[str]
+
+
+class Runner:
+    """The state `monitor run` keeps between jobs: config, rules, and a stop signal."""
+
+    def __init__(self, config_path: str | None, *, clock: Clock = utcnow):
+        self.clock = clock
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        # Held while a job works on the database: jobs never interleave, and
+        # a shutdown waits for the one in progress before its final line.
+        self.busy = threading.Lock()
+        self._explicit_path = config_path
+        self.config: Config = load_config(config_path)  # a bad file at start is fatal: nothing runs
+        self._config_stamp = _mtimes([self.config.config_path]) if self.config.config_path else ()
+        from rules import load_rules
+
+        self.ruleset: Any = load_rules(self.config.rule_files)
+        self._rules_stamp = _mtimes(self.config.rule_files)
+
+    # ------------------------------------------------------------ reload
+
+    def reload_if_changed(self) -> None:
+        """Re-read the config and rule files if their mtimes changed; keep the last good on error."""
+        with self._lock:
+            path = find_config_path(self._explicit_path)
+            stamp = _mtimes([path]) if path else ()
+            if stamp != self._config_stamp:
+                self._config_stamp = stamp
+                try:
+                    self.config = load_config(self._explicit_path)
+                    log.info("configuration reloaded from %s", path or "defaults")
+                except ConfigError as exc:
+                    for line in exc.problems:
+                        log.error("configuration not reloaded: %s", line)
+                    log.error("keeping the last good configuration")
+            rule_stamp = _mtimes(self.config.rule_files)
+            if rule_stamp != self._rules_stamp:
+                self._rules_stamp = rule_stamp
+                from rules import load_rules
+
+                try:
+                    self.ruleset = load_rules(self.config.rule_files)
+                    log.info("rules reloaded (version %s)", self.ruleset.version)
+                except RuleError as exc:
+                    for line in exc.problems:
+                        log.error("rules not reloaded: %s", line)
+                    log.error("keeping the last good rules (version %s)", self.ruleset.version)
+
+    # -------------------------------------------------------------- jobs
+
+    def poll_due(self) -> PollSummary:
+        from monitor.service import poll_once
+
+        if self.stop.is_set():
+            return PollSummary(interrupted=True)
+        with self.busy:
+            return self._poll_due(poll_once)
+
+    def _poll_due(self, poll_once: Any) -> PollSummary:
+        self.reload_if_changed()
+        summary = poll_once(self.config, due_only=True, now=self.clock(), ruleset=self.ruleset, stop=self.stop)
+        if summary.feeds:
+            log.info(summary.line())
+        return summary
+
+    def digests_due(self) -> list[str]:
+        """Build every digest that is due and missing (catch-up included); retry failed deliveries."""
+        from monitor.service import due_digest_days, make_digest, retry_deliveries
+
+        with self.busy:
+            self.reload_if_changed()
+            now = self.clock()
+            built = []
+            for day in due_digest_days(self.config, now=now):
+                if self.stop.is_set():
+                    break
+                result = make_digest(self.config, day, now=now)
+                built.append(day.isoformat())
+                log.info("digest %s: %d items -> %s", day, result.items, ", ".join(str(p) for p in result.paths))
+            retry_deliveries(self.config, now=now, skip=set(built))
+            return built
+
+    def scheduled_digest(self) -> None:
+        """The daily digest job: the configured day (yesterday or today so far), rebuilt if it exists."""
+        from monitor.service import digest_day_for, make_digest, retry_deliveries
+
+        with self.busy:
+            self.reload_if_changed()
+            now = self.clock()
+            day = digest_day_for(self.config, now)
+            result = make_digest(self.config, day, now=now)
+            log.info("digest %s: %d items -> %s", day, result.items, ", ".join(str(p) for p in result.paths))
+            retry_deliveries(self.config, now=now, skip={day.isoformat()})
+
+    def housekeeping(self) -> None:
+        from monitor.service import housekeeping
+
+        with self.busy:
+            pruned = housekeeping(self.config, now=self.clock())
+        log.info("housekeeping: pruned %d unflagged articles older than %d days", pruned, self.config.keep_days)
+
+    def run_once(self) -> RoundResult:
+        """`monitor run --once`: poll what is due, build what digest is due, exit."""
+        summary = self.poll_due()
+        if not summary.feeds:
+            log.info("no feeds due")
+        return RoundResult(summary, self.digests_due())
+
+
+def add_jobs(scheduler: BaseScheduler, runner: Runner, *, now: datetime) -> None:
+    """The three jobs. `now` decides the first runs, so tests need no sleeping."""
+    tz = runner.config.digest.zone
+    hour, minute = (int(x) for x in runner.config.digest.time.split(":"))
+    common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "replace_existing": True, "misfire_grace_time": 3600}
+    scheduler.add_job(
+        runner.poll_due, IntervalTrigger(minutes=1, timezone=timezone.utc), id="poll", name="poll due feeds",
+        next_run_time=now, **common,
+    )
+    scheduler.add_job(
+        runner.scheduled_digest, CronTrigger(hour=hour, minute=minute, timezone=tz), id="digest",
+        name="daily digest", **common,
+    )
+    scheduler.add_job(
+        runner.housekeeping, CronTrigger(hour=(hour + 12) % 24, minute=minute, timezone=tz), id="housekeeping",
+        name="housekeeping", **common,
+    )
+
+
+def _on_job_event(event: JobExecutionEvent) -> None:
+    if event.code == EVENT_JOB_MISSED:
+        log.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
+        return
+    exc = event.exception
+    if isinstance(exc, MonitorError):
+        log.error("job %s failed: %s", event.job_id, exc)
+    else:
+        log.error("job %s failed: %r", event.job_id, exc, exc_info=(type(exc), exc, event.traceback) if exc else None)
+
+
+def build_scheduler(runner: Runner, *, now: datetime) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+    add_jobs(scheduler, runner, now=now)
+    # A failing job is logged with its cause; the scheduler carries on.
+    scheduler.add_listener(_on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    return scheduler
+
+
+def run_forever(config_path: str | None) -> int:
+    """Start the scheduler in the foreground until SIGINT/SIGTERM. Returns the exit code."""
+    runner = Runner(config_path)
+    scheduler = build_scheduler(runner, now=runner.clock())
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the feed being written, then stopping", signal.Signals(signum).name)
+        runner.stop.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "monitor running (pid %d): %d feeds, rules version %s, digest daily at %s %s; database %s",
+        os.getpid(), len(runner.config.feeds), runner.ruleset.version, runner.config.digest.time,
+        runner.config.digest.timezone, runner.config.storage_path,
+    )
+    try:
+        # Catch up first: digests missed while we were down. Overdue feeds are
+        # polled by the poll job's first run, which is scheduled for now.
+        runner.digests_due()
+    except MonitorError as exc:
+        log.error("catch-up failed: %s", exc)
+    if not runner.stop.is_set():
+        scheduler.start()
+    # start() returns once shutdown() was called; wait for the job in
+    # progress (a poll finishes the feed it is writing) before the last line.
+    with runner.busy:
+        log.info("monitor stopped")
+    return 0
+
+
+__all__ = ["Runner", "add_jobs", "build_scheduler", "run_forever"]

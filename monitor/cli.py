@@ -114,10 +114,10 @@ def poll(ctx: click.Context, feed_urls: tuple[str, ...], poll_all: bool, due_onl
 # ------------------------------------------------------------------- run
 
 
-@main.command()
+@main.command("run")
 @click.option("--once", is_flag=True, help="Poll the due feeds, build any digest that is due, and exit (for cron).")
 @click.pass_context
-def run(ctx: click.Context, once: bool) -> None:
+def run_command(ctx: click.Context, once: bool) -> None:
     """Run the scheduler in the foreground: poll, digest, housekeeping.
 
     Polls due feeds every minute, builds the daily digest at [digest] time,

@@ -1,9 +1,12 @@
 """The one place that wires the stages: fetch -> parse -> clean -> tag -> store.
 
-Feeds are fetched, parsed, cleaned and tagged in a bounded thread pool (the
-fetcher also bounds requests per host); results are written by the calling
-thread, one transaction per feed, as they complete. A failing feed is an
-error value recorded on its row; it never stops the others.
+Feeds are fetched in a bounded thread pool (the fetcher also bounds
+requests per host). Parsing, cleaning and tagging are pure Python and hold
+the GIL, so on a big round they run in worker processes, one per core; on a
+small round (or with processes=0) they run in the fetching thread. Results
+are written by the calling thread, one transaction per feed, as they
+complete. A failing feed is an error value recorded on its row; it never
+stops the others.
 
 Everything called from here is pure (parse, clean, rules, decide) or a thin
 adapter (fetch, storage). No scheduling and no presentation here.
@@ -12,9 +15,13 @@ adapter (fetch, storage). No scheduling and no presentation here.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -99,7 +106,59 @@ def tag_article(ruleset: RuleSet, article: Article, feed_name: str) -> Tagging:
     )
 
 
+@dataclass
+class _Parsed:
+    """What the CPU stage hands back: feed metadata and tagged articles, or the reason it is not a feed."""
+
+    error: str | None = None
+    title: str | None = None
+    link: str | None = None
+    warning: str | None = None
+    items: list[tuple[Article, Tagging]] = field(default_factory=list)
+
+
+def parse_clean_tag(
+    ruleset: RuleSet, body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime
+) -> _Parsed:
+    """Bytes to tagged articles: the pure middle of the pipeline (runs in a thread or a worker process)."""
+    try:
+        parsed = parse_feed(body, base_url, content_type)
+    except MonitorError as exc:
+        return _Parsed(error=str(exc))
+    name = feed_name or parsed.title or base_url
+    items = []
+    for raw in parsed.entries:
+        article = to_article(raw, base_url=base_url, fetched_at=now)
+        items.append((article, tag_article(ruleset, article, name)))
+    return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items)
+
+
+_worker_ruleset: RuleSet | None = None
+
+
+def _init_worker(ruleset: RuleSet) -> None:
+    global _worker_ruleset
+    _worker_ruleset = ruleset
+    # Ctrl-C reaches the whole process group; the parent decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_parse(body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime) -> _Parsed:
+    assert _worker_ruleset is not None
+    return parse_clean_tag(_worker_ruleset, body, base_url, content_type, feed_name, now)
+
+
+def default_processes() -> int:
+    """Worker processes for parsing: one per core, none on a single core."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return n if n > 1 else 0
+
+
 class Pipeline:
+    # Below this many feeds a round is parsed in the fetching threads: starting
+    # worker processes costs more than it saves.
+    MIN_FEEDS_FOR_PROCESSES = 8
+
     def __init__(
         self,
         store: Store,
@@ -108,12 +167,17 @@ class Pipeline:
         *,
         policy: Policy = Policy(),
         concurrency: int = 16,
+        processes: int | None = None,
     ):
         self.store = store
         self.fetcher = fetcher
         self.ruleset = ruleset
         self.policy = policy
         self.concurrency = concurrency
+        self.processes = default_processes() if processes is None else processes
+        self._cpu: Executor | None = None
+        self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
+        self._count_lock = threading.Lock()
 
     def poll(
         self,
@@ -128,6 +192,30 @@ class Pipeline:
         if not feeds:
             return summary
         ruleset = self.ruleset  # one rule set for the whole round, even if reloaded meanwhile
+        if self.processes and len(feeds) >= self.MIN_FEEDS_FOR_PROCESSES:
+            # spawn, not fork: this process has threads (scheduler, pool) that a fork would copy mid-flight.
+            self._cpu = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(ruleset,),
+            )
+        try:
+            return self._poll(feeds, ruleset, now, summary, on_feed_done, stop)
+        finally:
+            if self._cpu is not None:
+                self._cpu.shutdown(wait=True, cancel_futures=True)
+                self._cpu = None
+
+    def _poll(
+        self,
+        feeds: Sequence[Feed],
+        ruleset: RuleSet,
+        now: datetime,
+        summary: PollSummary,
+        on_feed_done: Callable[[FeedReport], None] | None,
+        stop: threading.Event | None,
+    ) -> PollSummary:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(feeds)), thread_name_prefix="poll") as pool:
             pending: set[Future[_Work]] = {pool.submit(self._work, feed, ruleset, now) for feed in feeds}
             try:
@@ -216,20 +304,31 @@ class Pipeline:
 
         if result.not_modified:
             return _Work(feed, healthy("not_modified"), [])
-        try:
-            parsed = parse_feed(result.body or b"", result.final_url, result.content_type)
-        except MonitorError as exc:
-            return self._failed(feed, now, str(exc), result)
+        parsed = self._parse(ruleset, result.body or b"", result.final_url, result.content_type, feed.name, now)
+        if parsed.error is not None:
+            return self._failed(feed, now, parsed.error, result)
         update = healthy("ok")
         update.warning = parsed.warning
-        update.title = parsed.title or None
+        update.title = parsed.title
         update.site_url = parsed.link
-        name = feed.name or parsed.title or feed.url
-        items = []
-        for raw in parsed.entries:
-            article = to_article(raw, base_url=result.final_url, fetched_at=now)
-            items.append((article, tag_article(ruleset, article, name)))
-        return _Work(feed, update, items)
+        return _Work(feed, update, parsed.items)
+
+    def _parse(
+        self, ruleset: RuleSet, body: bytes, url: str, content_type: str | None, name: str | None, now: datetime
+    ) -> _Parsed:
+        cpu = self._cpu
+        if cpu is not None:
+            try:
+                parsed = cpu.submit(_worker_parse, body, url, content_type, name, now).result()
+                with self._count_lock:
+                    self.parsed_in_processes += 1
+                return parsed
+            except BrokenProcessPool:
+                log.warning("parser worker process died; parsing in-process for the rest of this round")
+                self._cpu = None
+            except RuntimeError:  # the pool was shut down under us (a stop request)
+                pass
+        return parse_clean_tag(ruleset, body, url, content_type, name, now)
 
     def _write(self, work: _Work, now: datetime, rules_version: str) -> FeedReport:
         feed, update = work.feed, work.update

@@ -164,3 +164,28 @@ def test_a_stop_request_skips_the_feeds_not_yet_written(httpserver: HTTPServer, 
     assert summary.interrupted and summary.feeds == []
     with open_store(cfg, now=NOW) as store:
         assert store.counts()["articles"] == 0
+
+
+def test_a_big_round_parses_in_worker_processes_with_the_same_result(httpserver: HTTPServer, tmp_path: Path) -> None:
+    from monitor.fetch import Fetcher
+    from monitor.pipeline import Pipeline
+    from monitor.service import fetch_settings
+    from rules import load_rules
+
+    items = [dict(IPO, link=f"https://wire.example/ipo-{n}", guid=f"g{n}", title=f"OpenAI weighs an IPO, take {n}") for n in range(10)]
+    for n in range(10):
+        httpserver.expect_request(f"/f{n}").respond_with_data(rss([items[n], dict(OTHER, link=f"https://o.example/{n}", guid=f"o{n}", title=f"Phone {n}")], title=f"F{n}"), content_type="application/rss+xml")
+    urls = [httpserver.url_for(f"/f{n}") for n in range(10)]
+    results = {}
+    for processes in (0, 2):
+        (tmp_path / str(processes)).mkdir()
+        cfg = load_config(write_config(tmp_path / str(processes), urls))
+        with open_store(cfg, now=NOW) as store, Fetcher(fetch_settings(cfg)) as fetcher:
+            pipeline = Pipeline(store, fetcher, load_rules(cfg.rule_files), processes=processes)
+            summary = pipeline.poll(store.list_feeds(), now=NOW)
+            assert (summary.ok, summary.new, summary.flagged) == (10, 20, 10)
+            assert pipeline.parsed_in_processes == (10 if processes else 0)
+            results[processes] = sorted(
+                (r["url"], r["flagged"], tuple(r["tags"]), r["score"], tuple(r["matches"])) for r in store.iter_articles()
+            )
+    assert results[0] == results[2]

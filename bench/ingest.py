@@ -1,0 +1,148 @@
+"""Ingest benchmark: our pipeline against a naive baseline, in the same run.
+
+Polls N local feeds (default 200 feeds x 100 entries, ~50 ms added latency)
+twice; the second round is answered 304 where the client sends the ETag.
+Prints feeds/s, entries/s and peak memory (max RSS) per round.
+
+Baseline (the obvious way): sequential requests, feedparser with its
+defaults (sanitizer and URI resolution on), BeautifulSoup text of each
+field, one INSERT + commit per article, no conditional GET.
+
+Each variant runs in its own process so peak memory is its own.
+
+    python bench/ingest.py [--feeds 200] [--entries 100] [--latency 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import feedserver  # noqa: E402
+
+
+def peak_mb() -> float:
+    """Peak RSS of this process plus its largest child (the parser workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024
+
+
+def run_ours(urls: list[str], workdir: str, concurrency: int, out: "mp.Queue[dict]") -> None:
+    from monitor.decide import Policy
+    from monitor.fetch import Fetcher, FetchSettings
+    from monitor.pipeline import Pipeline
+    from rules import default_rule_files, load_rules
+    from storage import Store
+
+    ruleset = load_rules(default_rule_files())
+    store = Store(Path(workdir) / "ours.db")
+    now = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    for u in urls:
+        store.add_feed(u, now=now)
+    feeds = store.list_feeds()
+    results = []
+    with Fetcher(FetchSettings(pool_size=concurrency, per_host=concurrency)) as fetcher:
+        pipeline = Pipeline(store, fetcher, ruleset, policy=Policy(jitter=0), concurrency=concurrency)
+        for rnd in (1, 2):
+            feeds = store.list_feeds()
+            t = time.perf_counter()
+            summary = pipeline.poll(feeds, now=now)
+            dt = time.perf_counter() - t
+            entries = sum(f.new + f.updated + f.linked for f in summary.feeds)
+            results.append({"round": rnd, "seconds": dt, "feeds": len(summary.feeds), "entries_stored": entries,
+                            "ok": summary.ok, "not_modified": summary.not_modified, "failed": summary.failed,
+                            "peak_mb": peak_mb()})
+    out.put({"variant": f"ours ({concurrency} threads)", "rounds": results})
+
+
+def run_naive(urls: list[str], workdir: str, out: "mp.Queue[dict]") -> None:
+    import feedparser
+    import requests
+    from bs4 import BeautifulSoup
+
+    conn = sqlite3.connect(Path(workdir) / "naive.db")
+    conn.execute(
+        "CREATE TABLE articles (guid TEXT PRIMARY KEY, url TEXT, title TEXT, summary TEXT, content TEXT, published TEXT)"
+    )
+    results = []
+    session = requests.Session()
+    for rnd in (1, 2):
+        t = time.perf_counter()
+        entries = 0
+        for u in urls:
+            body = session.get(u, timeout=30).content
+            parsed = feedparser.parse(body)
+            for e in parsed.entries:
+                title = BeautifulSoup(e.get("title", ""), "html.parser").get_text(" ", strip=True)
+                summary = BeautifulSoup(e.get("summary", ""), "html.parser").get_text(" ", strip=True)
+                content = " ".join(
+                    BeautifulSoup(c.value, "html.parser").get_text(" ", strip=True) for c in e.get("content", [])
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?)",
+                    (e.get("id"), e.get("link"), title, summary, content, e.get("published")),
+                )
+                conn.commit()
+                entries += 1
+        dt = time.perf_counter() - t
+        results.append({"round": rnd, "seconds": dt, "feeds": len(urls), "entries_stored": entries, "peak_mb": peak_mb()})
+    out.put({"variant": "naive baseline", "rounds": results})
+
+
+def in_child(target, *args) -> dict:  # type: ignore[no-untyped-def]
+    q: mp.Queue[dict] = mp.Queue()
+    p = mp.Process(target=target, args=(*args, q))
+    p.start()
+    result = q.get()
+    p.join()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--feeds", type=int, default=200)
+    ap.add_argument("--entries", type=int, default=100)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--skip-naive", action="store_true")
+    args = ap.parse_args()
+
+    server, port = feedserver.start(args.feeds, args.entries, args.latency)
+    urls = [f"http://127.0.0.1:{port}/{n}.xml" for n in range(args.feeds)]
+    print(f"{args.feeds} feeds x {args.entries} entries, {args.latency * 1000:.0f} ms latency, "
+          f"{len(feedserver.make_feed(0, args.entries, __import__('random').Random(7))) / 1024:.0f} KB per feed")
+    reports = []
+    with tempfile.TemporaryDirectory() as workdir:
+        reports.append(in_child(run_ours, urls, workdir, args.concurrency))
+        if not args.skip_naive:
+            reports.append(in_child(run_naive, urls, workdir))
+    server.terminate()
+
+    total_entries = args.feeds * args.entries
+    print(f"{'variant':<24} {'round':>5} {'seconds':>8} {'feeds/s':>8} {'entries/s':>10} {'peak MB':>8}  notes")
+    for rep in reports:
+        for r in rep["rounds"]:
+            # Entries/s counts the entries the feeds carried that round, processed or skipped by a 304.
+            eps = total_entries / r["seconds"]
+            notes = ", ".join(f"{k}={r[k]}" for k in ("ok", "not_modified", "failed") if k in r)
+            print(f"{rep['variant']:<24} {r['round']:>5} {r['seconds']:>8.2f} {r['feeds'] / r['seconds']:>8.1f} "
+                  f"{eps:>10.0f} {r['peak_mb']:>8.0f}  {notes}")
+    if len(reports) == 2:
+        for rnd in (0, 1):
+            ratio = reports[1]["rounds"][rnd]["seconds"] / reports[0]["rounds"][rnd]["seconds"]
+            print(f"round {rnd + 1}: ours is {ratio:.1f}x the naive baseline's entries/s (target >= 3x)")
+
+
+if __name__ == "__main__":
+    main()

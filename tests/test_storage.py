@@ -307,3 +307,13 @@ def test_an_older_database_is_migrated_in_place_keeping_its_rows(tmp_path: Path)
         assert [f.url for f in store.list_feeds()] == ["http://127.0.0.1/x"]
         cols = {c.name for c in store.db.table("articles").columns}
         assert {"story_id", "signature"} <= cols
+
+
+def test_iter_articles_since_uses_first_seen_and_pages_through_everything(store: Store) -> None:
+    f = feed(store)
+    old, new = NOW - timedelta(days=40), NOW
+    store.save_poll(f, OK, [(art(f"o{i}", f"https://n.example/o{i}", f"Old {i}"), Tagging()) for i in range(7)], now=old)
+    store.save_poll(f, OK, [(art(f"n{i}", f"https://n.example/n{i}", f"New {i}"), Tagging()) for i in range(5)], now=new)
+    assert len(list(store.iter_articles(batch=3))) == 12
+    recent = [r["title"] for r in store.iter_articles(since=NOW - timedelta(days=30), batch=2)]
+    assert recent == [f"New {i}" for i in range(5)]

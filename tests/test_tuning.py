@@ -1,0 +1,87 @@
+"""`monitor rules explain` and `monitor rules backtest` on a real stored database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+
+from feedgen import RULES, rss, write_config
+
+IPO = {"title": "OpenAI weighs an IPO", "link": "https://wire.example/ipo", "text": "ChatGPT maker OpenAI may file for an initial public offering."}
+AZURE = {"title": "Azure stays exclusive", "link": "https://wire.example/azure", "text": "Microsoft keeps Azure as the exclusive cloud for OpenAI."}
+PLAIN = {"title": "Quarterly results", "link": "https://wire.example/results", "text": "Revenue rose in the cloud division."}
+
+
+def monitor(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def polled(httpserver: HTTPServer, tmp_path: Path, env: dict[str, str]) -> None:
+    httpserver.expect_request("/f").respond_with_data(rss([IPO, AZURE, PLAIN]), content_type="application/rss+xml")
+    write_config(tmp_path, [httpserver.url_for("/f")])
+    assert monitor(env, tmp_path, "poll").returncode == 0
+
+
+def test_explain_shows_rules_terms_spans_and_score(httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    polled(httpserver, tmp_path, subprocess_env)
+    proc = monitor(subprocess_env, tmp_path, "rules", "explain", IPO["link"])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "OpenAI weighs an IPO" in out and "FLAGGED" in out
+    assert "openai-ipo" in out
+    assert "«IPO»" in out or "«OpenAI»" in out  # matched spans are marked
+    unflagged = monitor(subprocess_env, tmp_path, "rules", "explain", PLAIN["link"])
+    assert unflagged.returncode == 0 and "not flagged" in unflagged.stdout
+    missing = monitor(subprocess_env, tmp_path, "rules", "explain", "https://nowhere.example/x")
+    assert missing.returncode == 1 and "no stored article" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_backtest_reports_the_difference_and_apply_records_tag_changes(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    polled(httpserver, tmp_path, subprocess_env)
+    candidate = tmp_path / "candidate.toml"
+    # Drop the Azure rule, add one for quarterly results.
+    candidate.write_text(
+        RULES.split("[[rules]]\nname = \"azure-exclusive\"")[0]
+        + '[[rules]]\nname = "results"\ntags = ["investment"]\nquery = \'"quarterly results"\'\nweight = 2.0\nsource = "test"\n'
+    )
+    proc = monitor(subprocess_env, tmp_path, "rules", "backtest", "--rules", str(candidate), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["articles"] == 3
+    assert (report["flagged_before"], report["flagged_after"]) == (2, 2)
+    assert len(report["newly_flagged"]) == 1 and len(report["no_longer_flagged"]) == 1
+    assert report["per_tag"]["azure"]["flagged_before"] == 1 and report["per_tag"]["azure"]["flagged_after"] == 0
+    assert report["per_tag"]["investment"]["flagged_after"] == 1
+    assert report["applied"] == 0
+
+    text = monitor(subprocess_env, tmp_path, "rules", "backtest", "--rules", str(candidate))
+    assert "newly flagged (1)" in text.stdout and "Quarterly results" in text.stdout
+    assert "no longer flagged (1)" in text.stdout and "Azure stays exclusive" in text.stdout
+    assert "Nothing was changed" in text.stdout
+
+    # Nothing changed in the store without --apply.
+    again = json.loads(monitor(subprocess_env, tmp_path, "rules", "backtest", "--rules", str(candidate), "--json").stdout)
+    assert again["newly_flagged"] == report["newly_flagged"]
+
+    applied = monitor(subprocess_env, tmp_path, "rules", "backtest", "--rules", str(candidate), "--apply")
+    assert applied.returncode == 0 and "Applied: 2 articles re-tagged" in applied.stdout
+    after = json.loads(monitor(subprocess_env, tmp_path, "rules", "backtest", "--rules", str(candidate), "--json").stdout)
+    assert after["newly_flagged"] == [] and after["no_longer_flagged"] == []
+    explain = monitor(subprocess_env, tmp_path, "rules", "explain", AZURE["link"]).stdout
+    assert "tag azure removed" in explain and "tag partnership removed" in explain
+    searched = json.loads(monitor(subprocess_env, tmp_path, "search", "quarterly", "--json").stdout)
+    assert searched[0]["flagged"] is True and searched[0]["tags"] == ["investment"]
+
+
+def test_backtest_since_limits_the_articles(httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    polled(httpserver, tmp_path, subprocess_env)
+    proc = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "1d", "--json")
+    assert json.loads(proc.stdout)["articles"] == 3
+    bad = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "lately")
+    assert bad.returncode == 2 and "--since" in bad.stderr

@@ -154,6 +154,55 @@ def default_processes() -> int:
     return n if n > 1 else 0
 
 
+class ParserPool:
+    """Worker processes that parse, clean and tag, kept across poll rounds.
+
+    `monitor run` keeps one for its lifetime so a busy scheduler does not
+    start processes every minute; it is rebuilt when the rule set changes.
+    spawn, not fork: this process has threads (the scheduler's, the fetch
+    pool's) that a fork would copy mid-flight.
+    """
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def executor(self, ruleset: RuleSet) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._version != ruleset.version:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(ruleset,),
+                )
+                self._version = ruleset.version
+            return self._executor
+
+    def discard(self) -> None:
+        """Drop a broken pool; the next round starts a fresh one."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor, self._version = None, None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor, self._version = None, None
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Pipeline:
     # Below this many feeds a round is parsed in the fetching threads: starting
     # worker processes costs more than it saves.
@@ -168,6 +217,7 @@ class Pipeline:
         policy: Policy = Policy(),
         concurrency: int = 16,
         processes: int | None = None,
+        parser_pool: ParserPool | None = None,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -175,6 +225,7 @@ class Pipeline:
         self.policy = policy
         self.concurrency = concurrency
         self.processes = default_processes() if processes is None else processes
+        self.parser_pool = parser_pool
         self._cpu: Executor | None = None
         self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
         self._count_lock = threading.Lock()
@@ -192,20 +243,17 @@ class Pipeline:
         if not feeds:
             return summary
         ruleset = self.ruleset  # one rule set for the whole round, even if reloaded meanwhile
+        own_pool = None
         if self.processes and len(feeds) >= self.MIN_FEEDS_FOR_PROCESSES:
-            # spawn, not fork: this process has threads (scheduler, pool) that a fork would copy mid-flight.
-            self._cpu = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(ruleset,),
-            )
+            if self.parser_pool is None:
+                own_pool = ParserPool(self.processes)
+            self._cpu = (self.parser_pool or own_pool).executor(ruleset)  # type: ignore[union-attr]
         try:
             return self._poll(feeds, ruleset, now, summary, on_feed_done, stop)
         finally:
-            if self._cpu is not None:
-                self._cpu.shutdown(wait=True, cancel_futures=True)
-                self._cpu = None
+            self._cpu = None
+            if own_pool is not None:
+                own_pool.close()
 
     def _poll(
         self,
@@ -326,6 +374,8 @@ class Pipeline:
             except BrokenProcessPool:
                 log.warning("parser worker process died; parsing in-process for the rest of this round")
                 self._cpu = None
+                if self.parser_pool is not None:
+                    self.parser_pool.discard()
             except RuntimeError:  # the pool was shut down under us (a stop request)
                 pass
         return parse_clean_tag(ruleset, body, url, content_type, name, now)

@@ -68,6 +68,11 @@ class Runner:
         # Held while a job works on the database: jobs never interleave, and
         # a shutdown waits for the one in progress before its final line.
         self.busy = threading.Lock()
+        from monitor.pipeline import ParserPool, default_processes
+
+        # Kept for the runner's lifetime: a busy scheduler does not start
+        # worker processes every minute. close() ends them.
+        self.parser_pool = ParserPool(default_processes())
         self._explicit_path = config_path
         self.config: Config = load_config(config_path)  # a bad file at start is fatal: nothing runs
         self._config_stamp = _mtimes([self.config.config_path]) if self.config.config_path else ()
@@ -117,7 +122,10 @@ class Runner:
 
     def _poll_due(self, poll_once: Any) -> PollSummary:
         self.reload_if_changed()
-        summary = poll_once(self.config, due_only=True, now=self.clock(), ruleset=self.ruleset, stop=self.stop)
+        summary = poll_once(
+            self.config, due_only=True, now=self.clock(), ruleset=self.ruleset, stop=self.stop,
+            parser_pool=self.parser_pool,
+        )
         if summary.feeds:
             log.info(summary.line())
         return summary
@@ -160,10 +168,16 @@ class Runner:
 
     def run_once(self) -> RoundResult:
         """`monitor run --once`: poll what is due, build what digest is due, exit."""
-        summary = self.poll_due()
-        if not summary.feeds:
-            log.info("no feeds due")
-        return RoundResult(summary, self.digests_due())
+        try:
+            summary = self.poll_due()
+            if not summary.feeds:
+                log.info("no feeds due")
+            return RoundResult(summary, self.digests_due())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.parser_pool.close()
 
 
 def add_jobs(scheduler: BaseScheduler, runner: Runner, *, now: datetime) -> None:
@@ -233,6 +247,7 @@ def run_forever(config_path: str | None) -> int:
     # start() returns once shutdown() was called; wait for the job in
     # progress (a poll finishes the feed it is writing) before the last line.
     with runner.busy:
+        runner.close()
         log.info("monitor stopped")
     return 0
 

@@ -21,7 +21,7 @@ from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.model import MonitorError, NotFound, combined_text
-from monitor.pipeline import FeedReport, Pipeline, PollSummary
+from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from storage import Feed, Store
 
 log = logging.getLogger("monitor")
@@ -70,6 +70,7 @@ def poll_once(
     progress: bool = False,
     ruleset: Any = None,
     stop: threading.Event | None = None,
+    parser_pool: ParserPool | None = None,
 ) -> PollSummary:
     """One poll round: the named feeds, the due ones, or every active feed."""
     from rules import load_rules
@@ -77,7 +78,9 @@ def poll_once(
     ruleset = ruleset or load_rules(config.rule_files)
     with open_store(config, now=now) as store, Fetcher(fetch_settings(config)) as fetcher:
         feeds = select_feeds(store, feed_urls=feed_urls or [], due_only=due_only, now=now)
-        pipeline = Pipeline(store, fetcher, ruleset, policy=policy(config), concurrency=config.concurrency)
+        pipeline = Pipeline(
+            store, fetcher, ruleset, policy=policy(config), concurrency=config.concurrency, parser_pool=parser_pool
+        )
         if progress and sys.stderr.isatty() and feeds:
             with click.progressbar(length=len(feeds), label="Polling", file=sys.stderr) as bar:
                 return pipeline.poll(feeds, now=now, on_feed_done=lambda _r: bar.update(1), stop=stop)

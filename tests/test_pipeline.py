@@ -189,3 +189,24 @@ def test_a_big_round_parses_in_worker_processes_with_the_same_result(httpserver:
                 (r["url"], r["flagged"], tuple(r["tags"]), r["score"], tuple(r["matches"])) for r in store.iter_articles()
             )
     assert results[0] == results[2]
+
+
+def test_a_kept_parser_pool_is_reused_across_rounds_and_rebuilt_for_new_rules(tmp_path: Path) -> None:
+    from monitor.pipeline import ParserPool
+    from rules import load_rules
+
+    cfg = load_config(write_config(tmp_path, []))
+    first = load_rules(cfg.rule_files)
+    (tmp_path / "rules.toml").write_text((tmp_path / "rules.toml").read_text().replace("weight = 3.0", "weight = 5.0"))
+    second = load_rules(cfg.rule_files)
+    assert first.version != second.version
+    with ParserPool(1) as pool:
+        a = pool.executor(first)
+        assert pool.executor(first) is a
+        b = pool.executor(second)
+        assert b is not a
+        # The workers really hold the new rules.
+        from monitor.pipeline import _worker_parse
+
+        parsed = b.submit(_worker_parse, rss([IPO]), "https://wire.example/", None, "W", NOW).result()
+        assert parsed.items[0][1].score == second.evaluate({"title": IPO["title"], "text": IPO["text"]}).score

@@ -165,7 +165,7 @@ def digest(ctx: click.Context, day: str | None, formats: str, deliver: bool | No
         except ValueError:
             raise click.BadParameter(f"{day!r} is not a date like 2026-11-23", param_hint="--date") from None
     result = make_digest(app.config, target, now=utcnow(), formats=wanted, deliver=deliver)
-    for path in result.paths:
+    for path in [*result.paths, app.config.digest_dir / "index.html", app.config.digest_dir / "feed.xml"]:
         click.echo(str(path))
     if result.items == 0:
         click.echo(f"No flagged articles on {target.isoformat()}.", err=True)
@@ -208,9 +208,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 for r in rows
             ],
         ))
-        failing = [r for r in rows if r["last_error"]]
-        for r in failing:
-            click.echo(f"  {r['name']}: {r['last_error']}")
+        for r in rows:
+            if r["last_error"]:
+                click.echo(f"  {r['name']}: {r['last_error']}")
+            elif r["last_warning"]:
+                click.echo(f"  {r['name']}: stored with a warning: {r['last_warning']}")
     for line in extras:
         click.echo(line)
 

@@ -207,7 +207,8 @@ def _on_job_event(event: JobExecutionEvent) -> None:
     if isinstance(exc, MonitorError):
         log.error("job %s failed: %s", event.job_id, exc)
     else:
-        log.error("job %s failed: %r", event.job_id, exc, exc_info=(type(exc), exc, event.traceback) if exc else None)
+        # A bug: keep the traceback (APScheduler 3 hands it over already formatted).
+        log.error("job %s failed: %s: %s\n%s", event.job_id, type(exc).__name__, exc, (event.traceback or "").rstrip())
 
 
 def build_scheduler(runner: Runner, *, now: datetime) -> BlockingScheduler:

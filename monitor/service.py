@@ -95,6 +95,7 @@ def _log_feed(r: FeedReport) -> None:
 def feed_status(store: Store) -> list[dict[str, Any]]:
     """One dict per active feed, as `monitor status --json` prints it."""
     counts = store.feed_counts()
+    warnings = store.last_warnings()
     return [
         {
             "url": f.url,
@@ -103,6 +104,7 @@ def feed_status(store: Store) -> list[dict[str, Any]]:
             "last_status": f.last_status,
             "http_status": f.http_status,
             "last_error": f.last_error,
+            "last_warning": warnings.get(f.id),
             "error_count": f.error_count,
             "failing_since": f.failing_since,
             "disabled": f.disabled,

@@ -470,6 +470,15 @@ class Store:
         rows = self.db.execute("SELECT feed_id, count(*) FROM entries GROUP BY feed_id").fetchall()
         return {feed_id: n for feed_id, n in rows}
 
+    def last_warnings(self) -> dict[int, str]:
+        """Each feed's warning from its latest fetch, when that fetch was stored with one (malformed but usable)."""
+        rows = self.db.execute(
+            "SELECT l.feed_id, l.warning FROM fetch_log l "
+            "JOIN (SELECT feed_id, max(id) AS id FROM fetch_log GROUP BY feed_id) last ON last.id = l.id "
+            "WHERE l.warning IS NOT NULL"
+        ).fetchall()
+        return {feed_id: warning for feed_id, warning in rows}
+
     def article(self, ref: str | int) -> dict[str, Any]:
         """An article by id or by URL (canonical or as linked)."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):

@@ -1,5 +1,5 @@
 """SQLite storage for the monitor (sqlite-utils). Imports nothing from the pipeline or rules."""
 
-from storage.store import Feed, FeedUpdate, SaveStats, Store, content_hash, iso, parse_iso
+from storage.store import Feed, FeedUpdate, SaveStats, Store, StoryChooser, StoryKey, content_hash, iso, parse_iso
 
-__all__ = ["Feed", "FeedUpdate", "SaveStats", "Store", "content_hash", "iso", "parse_iso"]
+__all__ = ["Feed", "FeedUpdate", "SaveStats", "Store", "StoryChooser", "StoryKey", "content_hash", "iso", "parse_iso"]

@@ -13,9 +13,9 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,20 @@ class FeedUpdate:
     site_url: str | None = None
     bytes: int = 0
     elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    """Where a new article may join a story: its MinHash signature and LSH band keys."""
+
+    signature: bytes
+    band_keys: tuple[str, ...]
+
+
+# Given the new article, its key and the candidate rows found by band keys
+# (id, story_id, signature, title, published, score, feed_id), the story it
+# joins, or None for a new story. Provided by the pipeline (monitor.stories).
+StoryChooser = Callable[[Article, StoryKey, list[dict[str, Any]]], "int | None"]
 
 
 @dataclass
@@ -260,18 +274,26 @@ class Store:
         *,
         now: datetime,
         rules_version: str | None = None,
+        story_keys: Sequence[StoryKey | None] | None = None,
+        choose_story: StoryChooser | None = None,
+        story_window: timedelta = timedelta(days=3),
     ) -> SaveStats:
         """Store one feed's poll: its articles, its new state and a log row, all or nothing.
 
         Dedup: an entry this feed delivered before (same guid) is not stored
         again, but updated in place when its words changed; an entry whose
         canonical URL or exact words another article already has is linked
-        to that article instead of being stored twice.
+        to that article instead of being stored twice. A new article with a
+        story key joins the story `choose_story` picks among the articles
+        sharing a band key within `story_window`, or starts one.
         """
         stats = SaveStats()
         with self._writing():
-            for article, tagging in items:
-                self._save_entry(feed, article, tagging, now, rules_version, stats)
+            for n, (article, tagging) in enumerate(items):
+                article_id = self._save_entry(feed, article, tagging, now, rules_version, stats)
+                key = story_keys[n] if story_keys is not None else None
+                if article_id is not None and key is not None and choose_story is not None:
+                    self._place_in_story(article_id, article, key, choose_story, story_window)
             self._apply_update(feed, update, now)
             self.db.execute(
                 "INSERT INTO fetch_log (feed_id, at, status, http_status, new, updated, linked, bytes, elapsed, "
@@ -294,7 +316,8 @@ class Store:
 
     def _save_entry(
         self, feed: Feed, a: Article, t: Tagging, now: datetime, rules_version: str | None, stats: SaveStats
-    ) -> None:
+    ) -> int | None:
+        """Store or link one entry; returns the id of a newly stored article, else None."""
         digest = content_hash(a.title, a.text)
         entry = self.db.execute(
             "SELECT e.article_id, a.content_hash, a.title, a.url, a.feed_id, a.flagged FROM entries e "
@@ -307,11 +330,11 @@ class Store:
             if unchanged or owner != feed.id:
                 # A copy's later edits do not overwrite the version its first feed gave.
                 stats.unchanged += 1
-                return
+                return None
             self._update_article(article_id, a, t, digest, now, rules_version)
             stats.updated += 1
             stats.flagged += int(t.flagged)
-            return
+            return None
         # Same canonical URL, or word-for-word the same story: link, don't store twice.
         found = self.db.execute("SELECT id FROM articles WHERE url = ? ORDER BY id LIMIT 1", (a.url,)).fetchone()
         if found is None:
@@ -327,7 +350,7 @@ class Store:
                 (feed.id, a.guid, found[0], a.url, iso(now)),
             )
             stats.linked += 1
-            return
+            return None
         cur = self.db.execute(
             "INSERT INTO articles (feed_id, guid, url, link, title, author, published, published_from_feed, "
             "first_seen, updated_at, categories, summary_html, summary_text, content_html, content_text, "
@@ -367,6 +390,52 @@ class Store:
         stats.new += 1
         stats.flagged += int(t.flagged)
         stats.new_ids.append(article_id)
+        return article_id
+
+    def _place_in_story(
+        self, article_id: int, a: Article, key: StoryKey, choose: StoryChooser, window: timedelta
+    ) -> int:
+        candidates = self.story_candidates(key.band_keys, around=a.published, window=window, exclude=article_id)
+        story_id = choose(a, key, candidates)
+        when = iso(a.published)
+        if story_id is None:
+            cur = self.db.execute(
+                "INSERT INTO stories (first_seen, last_seen, members) VALUES (?, ?, 1)", (when, when)
+            )
+            story_id = int(cur.lastrowid or 0)
+        else:
+            self.db.execute(
+                "UPDATE stories SET members = members + 1, first_seen = min(first_seen, ?), "
+                "last_seen = max(last_seen, ?) WHERE id = ?",
+                (when, when, story_id),
+            )
+        self.db.execute(
+            "UPDATE articles SET story_id = ?, signature = ? WHERE id = ?", (story_id, key.signature, article_id)
+        )
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
+            [(b, article_id) for b in key.band_keys],
+        )
+        return story_id
+
+    def story_candidates(
+        self, band_keys: Sequence[str], *, around: datetime, window: timedelta, exclude: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Articles sharing at least one band key, published within `window` of `around`.
+
+        An index lookup per band key: the cost does not grow with the number of stored articles.
+        """
+        if not band_keys:
+            return []
+        marks = ",".join("?" for _ in band_keys)
+        cur = self.db.execute(
+            "SELECT DISTINCT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id "
+            f"FROM story_bands b JOIN articles a ON a.id = b.article_id WHERE b.band_key IN ({marks}) "
+            "AND a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL",
+            (*band_keys, iso(around - window), iso(around + window), exclude or 0),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def _update_article(
         self, article_id: int, a: Article, t: Tagging, digest: str, now: datetime, rules_version: str | None

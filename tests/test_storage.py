@@ -317,3 +317,33 @@ def test_iter_articles_since_uses_first_seen_and_pages_through_everything(store:
     assert len(list(store.iter_articles(batch=3))) == 12
     recent = [r["title"] for r in store.iter_articles(since=NOW - timedelta(days=30), batch=2)]
     assert recent == [f"New {i}" for i in range(5)]
+
+
+def test_new_articles_are_placed_in_stories_through_band_keys(store: Store) -> None:
+    from storage import StoryKey
+
+    seen: list[list[int]] = []
+
+    def join_first(article: Article, key: StoryKey, candidates: list[dict]) -> int | None:
+        seen.append(sorted(c["id"] for c in candidates))
+        return candidates[0]["story_id"] if candidates else None
+
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    k1 = StoryKey(b"sig1", ("0:aa", "1:bb"))
+    k2 = StoryKey(b"sig2", ("0:zz", "1:bb"))  # shares band 1 with k1
+    k3 = StoryKey(b"sig3", ("0:qq", "1:rr"))  # shares nothing
+    s1 = store.save_poll(a, OK, [(art("1", "https://a.example/1", "Deal"), tagged())], now=NOW,
+                         story_keys=[k1], choose_story=join_first)
+    s2 = store.save_poll(b, OK, [(art("2", "https://b.example/2", "Deal, told again"), tagged()),
+                                 (art("3", "https://b.example/3", "Other news"), Tagging())], now=NOW,
+                         story_keys=[k2, k3], choose_story=join_first)
+    # Too far apart in time: the band is shared but the window excludes it.
+    late = art("4", "https://b.example/4", "Deal, a week on", published=NOW + timedelta(days=7))
+    store.save_poll(b, OK, [(late, tagged())], now=NOW, story_keys=[k2], choose_story=join_first)
+    ids = {r["url"]: r for r in store.iter_articles()}
+    first, again, other = ids["https://a.example/1"], ids["https://b.example/2"], ids["https://b.example/3"]
+    assert first["story_id"] == again["story_id"] != other["story_id"]
+    assert ids["https://b.example/4"]["story_id"] not in (first["story_id"], other["story_id"])
+    assert seen[1] == [s1.new_ids[0]] and seen[2] == [] and seen[3] == []
+    members = store.db.execute("SELECT members FROM stories WHERE id = ?", (first["story_id"],)).fetchone()[0]
+    assert members == 2 and s2.new == 2

@@ -1,0 +1,482 @@
+"""Stories: group articles about the same event across outlets (near-duplicate detection).
+
+Pure: no database, no clock, no I/O. Times arrive as arguments.
+
+How it works. An article's title and the first words of its text become a set
+of word shingles (plus the title's content words, so a story retold in other
+words still shares its names and numbers). A MinHash signature summarises that
+set; equal signature positions estimate the Jaccard similarity of two sets.
+The signature is cut into LSH bands; each band's hash is a *band key*. Two
+articles that share any band key are candidates, found with an index lookup,
+so placing an article costs the same whether a thousand or a million are
+stored. Candidates are then judged by `same_story` (signature similarity plus
+title overlap) and by the time window.
+
+How to wire it (pipeline + storage)
+-----------------------------------
+Before writing an article::
+
+    key = story_key(article.title, article.text)        # (signature bytes, band keys)
+    # -> storage.StoryKey(signature=key.signature, band_keys=key.band_keys)
+
+Inside the write, the store finds the candidate rows sharing a band key within
+the window (``Store.story_candidates``) and asks::
+
+    story_id = choose_story_from_rows(article.title, key.signature, article.published,
+                                      rows, window=window)   # None: start a new story
+
+The digest and `monitor stories` use the presentation helpers on a story's
+members: `lead` (best title: highest score, then earliest), `also_covered`,
+`story_rank` and `developing`.
+
+Must not: touch the database, read the clock, or use Python's ``hash()``
+(randomised per process: signatures are stored and must be stable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+import struct
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+# --- parameters ---------------------------------------------------------------------------------
+
+NUM_PERM = 64  # the similarity estimate uses all 64 values (std 0.06 at J=0.3)
+# LSH over the first 48 values: 24 bands of 2 rows. A pair becomes a candidate with probability
+# 1-(1-J^2)^24: 0.90 at J=0.3 (the least similar same-story pairs in the fixtures), 0.99 at 0.43 (their
+# median), 0.04 at 0.04 (unrelated pairs' mean). On the fixtures 16 bands reached a pairwise recall
+# of 0.73, 24 and 32 bands 0.95; rows of 3 or 4 miss most rewrites.
+BANDS = 24
+ROWS = 2
+# Band keys are scoped to periods this long (see `timed_band_keys`); the window must not exceed it.
+PERIOD = timedelta(days=7)
+LEAD_WORDS = 60  # a long body must not dilute a rewritten lead
+DEFAULT_WINDOW = timedelta(days=3)
+
+# same_story thresholds, tuned on tests/data/stories/articles.jsonl (see docs/benchmarks.md, ## Stories).
+# There, same-story pairs have estimated similarity 0.27-1.0 (rewrites 0.27-0.56, copies 0.75+) and
+# different stories published within 3 days of each other at most 0.20.
+# - SIM_ALONE: this similar is the same story whatever the titles (copies; rewrites that keep the facts
+#   but not the headline words, e.g. "OpenAI hires new CFO" / "...names former bank executive as CFO").
+# - SIM_WITH_TITLE + TITLE_OVERLAP: between 0.25 and 0.35 the titles must also share a quarter of their
+#   content words, which keeps apart two stories about the same companies (titles share 0.07-0.2).
+SIM_ALONE = 0.35
+SIM_WITH_TITLE = 0.25
+TITLE_OVERLAP = 0.25
+
+# Mersenne prime 2^61-1: (a*x + b) mod p is a universal hash family over 32-bit inputs.
+_P = (1 << 61) - 1
+_MASK32 = 0xFFFFFFFF
+_SEED = 0x5EED_0F_5705  # fixed: signatures are stored and compared across processes and versions
+
+_STOP = frozenset(
+    """a an and are as at be been but by for from had has have he her his in into is it its
+    of on or our over said says she than that the their them they this to up was were which who
+    will with would after about more new not no also out we you your i me my than then there these
+    those what when where how why all any can could may might must should so such very just do does did
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+
+
+def _perm_params(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    rng = random.Random(_SEED)
+    a = tuple(rng.randrange(1, _P) for _ in range(n))
+    b = tuple(rng.randrange(0, _P) for _ in range(n))
+    return a, b
+
+
+_PARAMS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def _params(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    got = _PARAMS.get(n)
+    if got is None:
+        got = _PARAMS[n] = _perm_params(n)
+    return got
+
+
+# --- text -> shingles ----------------------------------------------------------------------------
+
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+_NON_WORD = re.compile(r"[^\w\s]+")
+
+
+def words(text: str) -> list[str]:
+    """Casefolded words, punctuation stripped ("Microsoft's $10-billion" -> microsoft 10 billion)."""
+    text = _POSSESSIVE.sub("", text.casefold())
+    return _NON_WORD.sub(" ", text).split()
+
+
+def _stem(w: str) -> str:
+    # Crude plural folding so "novels"/"novel", "sues"/"sue" meet; enough for title overlap.
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    """Words that carry the event: no stopwords, no weekday names, plurals folded."""
+    return {_stem(w) for w in words(text) if w not in _STOP}
+
+
+def _h32(s: str) -> int:
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def shingles(title: str, text: str, k: int = 1, *, lead_words: int = LEAD_WORDS) -> set[int]:
+    """Stable 32-bit hashes of the article's content-word k-shingles.
+
+    Words are casefolded, stripped of punctuation, stopwords and weekday names
+    dropped and plurals folded; then the set holds the k-shingles of the title
+    followed by the first `lead_words` words of the text (a long body must not
+    dilute a rewritten lead), plus the title's k-shingles again under a prefix
+    so the title weighs double.
+
+    k defaults to 1 (content words): measured on the fixtures, two outlets
+    telling one event in their own words share 0.32-0.6 of their content
+    words but only 0.11-0.25 of their word 3-shingles, which unrelated
+    articles about the same companies also reach (0.09). Wire copies score
+    high either way.
+    """
+    t = [_stem(w) for w in words(title) if w not in _STOP]
+    body = [_stem(w) for w in words(text)[:lead_words] if w not in _STOP]
+    out: set[int] = set()
+    for prefix, toks in (("", t + body), ("t:", t)):
+        if not toks:
+            continue
+        if len(toks) < k:
+            out.add(_h32(prefix + " ".join(toks)))
+            continue
+        for i in range(len(toks) - k + 1):
+            out.add(_h32(prefix + " ".join(toks[i : i + k])))
+    return out
+
+
+# --- MinHash and LSH -----------------------------------------------------------------------------
+
+
+def signature(shingle_set: Iterable[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
+    """MinHash signature: for each of `num_perm` fixed hash functions, the least hash over the set.
+
+    Values are 32-bit (the low bits of the minimum); an empty set gives all
+    0xFFFFFFFF, which matches only another empty article.
+    """
+    xs = list(shingle_set)
+    if not xs:
+        return (_MASK32,) * num_perm
+    a_s, b_s = _params(num_perm)
+    p = _P
+    # One list comprehension per permutation keeps the inner loop in C-ish bytecode: ~0.3 ms for 100 shingles.
+    return tuple(min([(a * x + b) % p for x in xs]) & _MASK32 for a, b in zip(a_s, b_s))
+
+
+def band_keys(sig: Sequence[int], bands: int = BANDS, *, rows: int | None = None) -> list[str]:
+    """LSH band keys, ``"{band}:{hash of the band's rows}"``: articles sharing one are candidates.
+
+    `rows` values per band (default: the whole signature split into `bands`).
+    Two articles of Jaccard similarity J share at least one key with
+    probability 1 - (1 - J**rows)**bands.
+    """
+    r = rows if rows is not None else (len(sig) // bands if bands > 0 else 0)
+    if bands <= 0 or r <= 0 or bands * r > len(sig):
+        raise ValueError(f"a signature of {len(sig)} values has no {bands} bands of {r} rows")
+    keys = []
+    for i in range(bands):
+        chunk = struct.pack(f"<{r}I", *sig[i * r : (i + 1) * r])
+        # 48 bits: a chance collision between unrelated bands is ~1e-8 even at a million articles.
+        keys.append(f"{i}:{hashlib.blake2b(chunk, digest_size=6).hexdigest()}")
+    return keys
+
+
+def period(published: datetime) -> int:
+    """Index of the `PERIOD`-long slice of time `published` falls in (counted from the Unix epoch)."""
+    return int(published.timestamp() // PERIOD.total_seconds())
+
+
+def timed_band_keys(sig: Sequence[int], published: datetime, *, bands: int = BANDS, rows: int = ROWS) -> list[str]:
+    """Band keys scoped to time: ``"{period}/{band}:{hash}"`` for this period and the next.
+
+    The same list is stored and looked up. Two articles at most one `PERIOD`
+    apart have adjacent or equal periods, so they share the period-scoped key
+    of any band they share: nothing within the window is missed. An article
+    never meets keys more than ~2 periods away, so the rows a lookup reads do
+    not grow with history: without the scope, a band made of words every
+    article here uses ("microsoft", "openai") would match a fixed share of
+    the whole table.
+    """
+    p = period(published)
+    plain = band_keys(sig, bands, rows=rows)
+    return [f"{q}/{k}" for q in (p, p + 1) for k in plain]
+
+
+def similarity(sig_a: Sequence[int], sig_b: Sequence[int]) -> float:
+    """Estimated Jaccard similarity: the share of equal positions."""
+    if len(sig_a) != len(sig_b) or not sig_a:
+        return 0.0
+    return sum(1 for x, y in zip(sig_a, sig_b) if x == y) / len(sig_a)
+
+
+def pack(sig: Sequence[int]) -> bytes:
+    """Signature as bytes for a BLOB column (little-endian uint32s)."""
+    return struct.pack(f"<{len(sig)}I", *sig)
+
+
+def unpack(blob: bytes) -> tuple[int, ...]:
+    if len(blob) % 4:
+        raise ValueError(f"a signature blob has a multiple of 4 bytes, not {len(blob)}")
+    return struct.unpack(f"<{len(blob) // 4}I", blob)
+
+
+# --- deciding ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    """What the pipeline computes before writing: the packed signature and its band keys."""
+
+    signature: bytes
+    band_keys: tuple[str, ...]
+
+
+def story_key(title: str, text: str, published: datetime, *, num_perm: int = NUM_PERM) -> StoryKey:
+    """Signature and time-scoped band keys of an article, ready for the store."""
+    sig = signature(shingles(title, text), num_perm)
+    return StoryKey(pack(sig), tuple(timed_band_keys(sig, published)))
+
+
+@dataclass(frozen=True)
+class ArticleSig:
+    """The article being placed."""
+
+    title: str
+    signature: tuple[int, ...]
+    published: datetime
+
+
+@dataclass(frozen=True)
+class StorySig:
+    """A stored article the band index returned as a candidate."""
+
+    article_id: int
+    story_id: int
+    signature: tuple[int, ...]
+    title: str
+    published: datetime
+
+
+class _Comparable(Protocol):
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def signature(self) -> tuple[int, ...]: ...
+
+
+def title_overlap(a: str, b: str) -> float:
+    """Share of content words two titles have in common (Jaccard over content words)."""
+    wa, wb = content_words(a), content_words(b)
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def same_story(
+    a: _Comparable,
+    b: _Comparable,
+    *,
+    sim_alone: float = SIM_ALONE,
+    sim_with_title: float = SIM_WITH_TITLE,
+    title_min: float = TITLE_OVERLAP,
+) -> bool:
+    """Whether two articles tell the same event (time is checked by the caller: `choose_story`)."""
+    sim = similarity(a.signature, b.signature)
+    if sim >= sim_alone:
+        return True
+    return sim >= sim_with_title and title_overlap(a.title, b.title) >= title_min
+
+
+def choose_story(
+    new: ArticleSig,
+    candidates: Sequence[StorySig],
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    published: datetime | None = None,
+) -> int | None:
+    """The story the new article joins, or None for a new story.
+
+    Candidates published more than `window` away from the new article are
+    ignored (a follow-up a week later is a new story). Among those that pass
+    `same_story`, the most similar wins; ties go to the older story.
+    """
+    when = published if published is not None else new.published
+    best: tuple[float, int] | None = None
+    best_story: int | None = None
+    for c in candidates:
+        if abs(c.published - when) > window:
+            continue
+        if not same_story(new, c):
+            continue
+        rank = (similarity(new.signature, c.signature), -c.story_id)
+        if best is None or rank > best:
+            best, best_story = rank, c.story_id
+    return best_story
+
+
+def choose_story_from_rows(
+    title: str,
+    signature_blob: bytes,
+    published: datetime,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+) -> int | None:
+    """`choose_story` over the rows `Store.story_candidates` returns.
+
+    Rows carry ``id, story_id, signature (bytes), title, published (ISO text)``;
+    rows without a story or a signature are skipped.
+    """
+    cands = [
+        StorySig(
+            article_id=int(r["id"]),
+            story_id=int(r["story_id"]),
+            signature=unpack(r["signature"]),
+            title=str(r["title"]),
+            published=datetime.fromisoformat(r["published"]) if isinstance(r["published"], str) else r["published"],
+        )
+        for r in rows
+        if r.get("story_id") is not None and r.get("signature")
+    ]
+    return choose_story(ArticleSig(title, unpack(signature_blob), published), cands, window=window)
+
+
+# --- presenting ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One article of a story, as the digest shows it."""
+
+    article_id: int
+    title: str
+    url: str
+    feed: str
+    published: datetime
+    score: float
+
+
+def lead(members: Sequence[Member]) -> Member:
+    """The article that fronts the story: highest score, then earliest, then lowest id."""
+    if not members:
+        raise ValueError("a story has at least one member")
+    return min(members, key=lambda m: (-m.score, m.published, m.article_id))
+
+
+def best_title(members: Sequence[Member]) -> str:
+    return lead(members).title
+
+
+def outlets(members: Sequence[Member]) -> list[str]:
+    """Distinct feeds, in order of first coverage."""
+    seen: dict[str, None] = {}
+    for m in sorted(members, key=lambda m: (m.published, m.article_id)):
+        seen.setdefault(m.feed, None)
+    return list(seen)
+
+
+def also_covered(members: Sequence[Member], *, limit: int = 3) -> tuple[list[Member], int]:
+    """The other outlets' first article each (earliest first, at most `limit`) and how many more.
+
+    Renders as "also covered by: Outlet A, Outlet B (+n)". The lead's own
+    outlet is not repeated.
+    """
+    first = lead(members)
+    per_feed: dict[str, Member] = {}
+    for m in sorted(members, key=lambda m: (m.published, m.article_id)):
+        if m.feed != first.feed:
+            per_feed.setdefault(m.feed, m)
+    others = list(per_feed.values())
+    return others[:limit], max(0, len(others) - limit)
+
+
+COVERAGE_WEIGHT = 0.5
+
+
+def story_rank(members: Sequence[Member], *, weight: float = COVERAGE_WEIGHT) -> float:
+    """Best member score + weight * log2(distinct outlets).
+
+    One outlet adds nothing; each doubling of coverage adds `weight` (0.5: two
+    outlets +0.5, four +1.0, eight +1.5), so wide coverage lifts a story
+    without letting thirty copies of a weak item outrank one strong one.
+    """
+    return lead(members).score + weight * math.log2(max(1, len(outlets(members))))
+
+
+def developing(first_seen_day: date, day: date, *, members_on_day: int = 1) -> bool:
+    """A story first reported before `day` that gained members on `day`: shown as developing, not new."""
+    return first_seen_day < day and members_on_day > 0
+
+
+# --- grouping a batch in memory (backfills, tests, the benchmark) ----------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An article to place by `group_in_memory`."""
+
+    title: str
+    text: str
+    published: datetime
+
+
+def group_in_memory(items: Sequence[Draft], *, window: timedelta = DEFAULT_WINDOW) -> list[int]:
+    """Story id (0-based, in order of creation) of each item, placed in published order.
+
+    The same steps the store takes (time-scoped band keys -> candidates ->
+    `choose_story`), with a dict for the band index.
+    """
+    index: dict[str, list[int]] = {}
+    placed: list[StorySig | None] = [None] * len(items)
+    stories: list[int] = [-1] * len(items)
+    next_story = 0
+    for i in sorted(range(len(items)), key=lambda j: (items[j].published, j)):
+        it = items[i]
+        sig = signature(shingles(it.title, it.text))
+        keys = timed_band_keys(sig, it.published)
+        seen: dict[int, None] = {}
+        for k in keys:
+            for j in index.get(k, ()):
+                seen.setdefault(j, None)
+        cands = [c for j in seen if (c := placed[j]) is not None]
+        story = choose_story(ArticleSig(it.title, sig, it.published), cands, window=window)
+        if story is None:
+            story, next_story = next_story, next_story + 1
+        stories[i] = story
+        placed[i] = StorySig(i, story, sig, it.title, it.published)
+        for k in keys:
+            index.setdefault(k, []).append(i)
+    return stories
+
+
+def pair_accuracy(expected: Sequence[str], got: Sequence[int]) -> tuple[float, float]:
+    """Pairwise precision and recall of a grouping against expected labels.
+
+    A pair counts as grouped when both items share a story. Precision: of the
+    pairs we grouped, the share that should be; recall: of the pairs that
+    should be grouped, the share we grouped. 1.0 when there is nothing to count.
+    """
+    tp = fp = fn = 0
+    n = len(expected)
+    for i in range(n):
+        for j in range(i + 1, n):
+            same_e, same_g = expected[i] == expected[j], got[i] == got[j]
+            tp += same_e and same_g
+            fp += same_g and not same_e
+            fn += same_e and not same_g
+    return (tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 1.0)

@@ -184,6 +184,8 @@ def band_keys(sig: Sequence[int], bands: int = BANDS, *, rows: int | None = None
     Two articles of Jaccard similarity J share at least one key with
     probability 1 - (1 - J**rows)**bands.
     """
+    if rows is None and bands > 0 and len(sig) % bands:
+        raise ValueError(f"a signature of {len(sig)} values does not split into {bands} bands")
     r = rows if rows is not None else (len(sig) // bands if bands > 0 else 0)
     if bands <= 0 or r <= 0 or bands * r > len(sig):
         raise ValueError(f"a signature of {len(sig)} values has no {bands} bands of {r} rows")

@@ -23,15 +23,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.clean import to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
 from monitor.model import Article, MonitorError, StorageError, Tagging
 from monitor.parse import parse_feed
+from monitor.stories import DEFAULT_WINDOW, choose_story_from_rows, story_key
 from rules import RuleSet
-from storage import Feed, FeedUpdate, Store
+from storage import Feed, FeedUpdate, Store, StoryChooser, StoryKey
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -92,6 +94,7 @@ class _Work:
     feed: Feed
     update: FeedUpdate
     items: list[tuple[Article, Tagging]]
+    story_keys: list[StoryKey] = field(default_factory=list)
 
 
 def rule_fields(*, title: str, text: str, author: str, url: str, feed: str) -> dict[str, str]:
@@ -115,6 +118,7 @@ class _Parsed:
     link: str | None = None
     warning: str | None = None
     items: list[tuple[Article, Tagging]] = field(default_factory=list)
+    story_keys: list[StoryKey] = field(default_factory=list)
 
 
 def parse_clean_tag(
@@ -126,11 +130,23 @@ def parse_clean_tag(
     except MonitorError as exc:
         return _Parsed(error=str(exc))
     name = feed_name or parsed.title or base_url
-    items = []
+    items, keys = [], []
     for raw in parsed.entries:
         article = to_article(raw, base_url=base_url, fetched_at=now)
         items.append((article, tag_article(ruleset, article, name)))
-    return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items)
+        # The story key is computed here, in parallel, not in the single writer thread.
+        k = story_key(article.title, article.text, article.published)
+        keys.append(StoryKey(signature=k.signature, band_keys=k.band_keys))
+    return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items, story_keys=keys)
+
+
+def choose_story(window: timedelta) -> StoryChooser:
+    """The store's story chooser: monitor.stories decides among the band-key candidates."""
+
+    def choose(article: Article, key: StoryKey, rows: list[dict[str, Any]]) -> int | None:
+        return choose_story_from_rows(article.title, key.signature, article.published, rows, window=window)
+
+    return choose
 
 
 _worker_ruleset: RuleSet | None = None
@@ -218,6 +234,7 @@ class Pipeline:
         concurrency: int = 16,
         processes: int | None = None,
         parser_pool: ParserPool | None = None,
+        story_window: timedelta = DEFAULT_WINDOW,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -226,6 +243,8 @@ class Pipeline:
         self.concurrency = concurrency
         self.processes = default_processes() if processes is None else processes
         self.parser_pool = parser_pool
+        self.story_window = story_window
+        self._choose_story = choose_story(story_window)
         self._cpu: Executor | None = None
         self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
         self._count_lock = threading.Lock()
@@ -359,7 +378,7 @@ class Pipeline:
         update.warning = parsed.warning
         update.title = parsed.title
         update.site_url = parsed.link
-        return _Work(feed, update, parsed.items)
+        return _Work(feed, update, parsed.items, parsed.story_keys)
 
     def _parse(
         self, ruleset: RuleSet, body: bytes, url: str, content_type: str | None, name: str | None, now: datetime
@@ -384,7 +403,16 @@ class Pipeline:
         feed, update = work.feed, work.update
         name = feed.name or update.title or feed.title or feed.url
         try:
-            stats = self.store.save_poll(feed, update, work.items, now=now, rules_version=rules_version)
+            stats = self.store.save_poll(
+                feed,
+                update,
+                work.items,
+                now=now,
+                rules_version=rules_version,
+                story_keys=work.story_keys or None,
+                choose_story=self._choose_story,
+                story_window=self.story_window,
+            )
         except StorageError as exc:
             # The transaction rolled back: the feed is exactly as before this poll.
             log.error("%s: not stored: %s", feed.url, exc)

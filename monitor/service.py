@@ -79,7 +79,13 @@ def poll_once(
     with open_store(config, now=now) as store, Fetcher(fetch_settings(config)) as fetcher:
         feeds = select_feeds(store, feed_urls=feed_urls or [], due_only=due_only, now=now)
         pipeline = Pipeline(
-            store, fetcher, ruleset, policy=policy(config), concurrency=config.concurrency, parser_pool=parser_pool
+            store,
+            fetcher,
+            ruleset,
+            policy=policy(config),
+            concurrency=config.concurrency,
+            parser_pool=parser_pool,
+            story_window=timedelta(days=config.story_window_days),
         )
         if progress and sys.stderr.isatty() and feeds:
             with click.progressbar(length=len(feeds), label="Polling", file=sys.stderr) as bar:

@@ -210,3 +210,29 @@ def test_a_kept_parser_pool_is_reused_across_rounds_and_rebuilt_for_new_rules(tm
 
         parsed = b.submit(_worker_parse, rss([IPO]), "https://wire.example/", None, "W", NOW).result()
         assert parsed.items[0][1].score == second.evaluate({"title": IPO["title"], "text": IPO["text"]}).score
+
+
+def test_the_same_story_from_two_outlets_shares_a_story_and_a_different_one_does_not(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    a_items = [
+        {"title": "Microsoft and OpenAI sign a new partnership agreement", "link": "https://a.example/deal", "guid": "a1",
+         "text": "Microsoft and OpenAI signed a new agreement on Tuesday that ends Azure's exclusive hold on OpenAI's "
+                 "computing, while Microsoft keeps its stake and access to future models until 2032."},
+        {"title": "Chipmaker opens a plant in Arizona", "link": "https://a.example/chips", "guid": "a2",
+         "text": "A chipmaker opened a new factory in Arizona on Tuesday, adding two thousand jobs."},
+    ]
+    b_items = [
+        {"title": "OpenAI and Microsoft agree new partnership terms", "link": "https://b.example/openai-msft", "guid": "b1",
+         "text": "OpenAI and Microsoft have agreed new partnership terms: Azure is no longer OpenAI's exclusive cloud, "
+                 "and Microsoft keeps its stake and its access to future models until 2032, the companies said."},
+    ]
+    httpserver.expect_request("/a").respond_with_data(rss(a_items, title="A"), content_type="application/rss+xml")
+    httpserver.expect_request("/b").respond_with_data(rss(b_items, title="B"), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a"), httpserver.url_for("/b")]))
+    poll_once(cfg, now=NOW)
+    with open_store(cfg, now=NOW) as store:
+        rows = {r["url"]: r for r in store.iter_articles()}
+    assert rows["https://a.example/deal"]["story_id"] == rows["https://b.example/openai-msft"]["story_id"]
+    assert rows["https://a.example/chips"]["story_id"] != rows["https://a.example/deal"]["story_id"]
+    assert all(r["story_id"] is not None and r["signature"] for r in rows.values())

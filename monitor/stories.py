@@ -2,22 +2,25 @@
 
 Pure: no database, no clock, no I/O. Times arrive as arguments.
 
-How it works. An article's title and the first words of its text become a set
-of word shingles (plus the title's content words, so a story retold in other
-words still shares its names and numbers). A MinHash signature summarises that
-set; equal signature positions estimate the Jaccard similarity of two sets.
-The signature is cut into LSH bands; each band's hash is a *band key*. Two
-articles that share any band key are candidates, found with an index lookup,
-so placing an article costs the same whether a thousand or a million are
-stored. Candidates are then judged by `same_story` (signature similarity plus
-title overlap) and by the time window.
+How it works. An article's title and the first 60 words of its text become a
+set of content words (stopwords dropped, the title's words counted twice),
+hashed stably. A MinHash signature summarises that set; equal signature
+positions estimate the Jaccard similarity of two sets. The signature is cut
+into LSH bands; each band's hash, scoped to a 7-day period, is a *band key*.
+Two articles that share any band key are candidates, found with an index
+lookup; the period scope keeps the rows a lookup reads to a few weeks of
+articles, so placing an article costs the same whether a thousand or a
+million are stored. Candidates are then judged by `same_story` (signature
+similarity, plus title overlap for the less similar) and by the time window.
 
 How to wire it (pipeline + storage)
 -----------------------------------
 Before writing an article::
 
-    key = story_key(article.title, article.text)        # (signature bytes, band keys)
+    key = story_key(article.title, article.text, article.published)
     # -> storage.StoryKey(signature=key.signature, band_keys=key.band_keys)
+    # The band keys are scoped to 7-day periods (`timed_band_keys`): the same
+    # list is stored and looked up, and a window longer than `PERIOD` would miss.
 
 Inside the write, the store finds the candidate rows sharing a band key within
 the window (``Store.story_candidates``) and asks::
@@ -55,8 +58,10 @@ NUM_PERM = 64  # the similarity estimate uses all 64 values (std 0.06 at J=0.3)
 # of 0.73, 24 and 32 bands 0.95; rows of 3 or 4 miss most rewrites.
 BANDS = 24
 ROWS = 2
-# Band keys are scoped to periods this long (see `timed_band_keys`); the window must not exceed it.
+# Band keys are scoped to periods this long (see `timed_band_keys`); the window must not exceed it
+# (configuration should refuse a longer one: candidates further apart would not be found).
 PERIOD = timedelta(days=7)
+MAX_WINDOW = PERIOD
 LEAD_WORDS = 60  # a long body must not dilute a rewritten lead
 DEFAULT_WINDOW = timedelta(days=3)
 

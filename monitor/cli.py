@@ -174,6 +174,76 @@ def digest(ctx: click.Context, day: str | None, formats: str, deliver: bool | No
         ctx.exit(1)
 
 
+# --------------------------------------------------------- stories, trends
+
+
+def _day_option(app: App, day: str | None) -> Any:
+    from datetime import date as date_cls
+
+    if day is None:
+        return utcnow().astimezone(app.config.digest.zone).date()
+    try:
+        return date_cls.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date like 2026-11-23", param_hint="--date") from None
+
+
+@main.command()
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (default: today in the digest time zone).")
+@click.option("--all", "include_all", is_flag=True, help="Also stories with no flagged article that day.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of stories with their members.")
+@click.pass_context
+def stories(ctx: click.Context, day: str | None, include_all: bool, as_json: bool) -> None:
+    """List a day's stories: one entry per story, with every outlet that carried it."""
+    from monitor.service import stories_of_day
+
+    app = app_of(ctx)
+    target = _day_option(app, day)
+    with app.store() as store:
+        found = stories_of_day(app.config, store, target, include_unflagged=include_all)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo(f"No stories with flagged articles on {target.isoformat()}.")
+        return
+    for s in found:
+        dev = " [developing]" if s["developing"] else ""
+        click.echo(f"[{s['id']}] {s['title']}{dev}  (score {s['score']:g}; {', '.join(s['tags']) or 'no tags'})")
+        click.echo(f"    {s['url']}")
+        others = [m for m in s["members"] if m["url"] != s["url"]]
+        if others:
+            click.echo("    also covered by: " + ", ".join(m["feed"] for m in others[:5])
+                       + (f" (+{len(others) - 5})" if len(others) > 5 else ""))
+
+
+@main.command()
+@click.option("--days", default=30, show_default=True, help="How many days to show, ending today.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The last day shown (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def trends(ctx: click.Context, days: int, day: str | None, as_json: bool) -> None:
+    """Daily counts of flagged articles and stories per tag, with sparklines and spikes."""
+    from monitor.service import trends as trend_tables
+
+    app = app_of(ctx)
+    if days < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--days")
+    target = _day_option(app, day)
+    with app.store() as store:
+        articles, stories_table = trend_tables(app.config, store, target, days=days)
+    if as_json:
+        click.echo(json.dumps({"articles": articles.to_json(), "stories": stories_table.to_json()}, indent=2))
+        return
+    story_today = {r.tag: r.today for r in stories_table.rows}
+    click.echo(f"Flagged articles per tag, {articles.days[0].isoformat()} to {articles.days[-1].isoformat()}:")
+    click.echo(_table(
+        ["tag", "trend", "total", "today", "stories today", "median", ""],
+        [[r.tag, r.sparkline, str(r.total), str(r.today), str(story_today.get(r.tag, 0)), f"{r.median:g}",
+          "SPIKE" if r.spike else ""] for r in articles.rows],
+    ))
+
+
 # ---------------------------------------------------------------- status
 
 

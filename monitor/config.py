@@ -133,6 +133,11 @@ class Config:
     digest: DigestConfig
     digest_dir: Path
     story_window_days: int = 3
+    trend_window: int = 14
+    spike_factor: float = 2.0
+    spike_min_count: int = 3
+    alert_score: float | None = None
+    alert_spikes: bool = False
 
     @property
     def rule_files(self) -> list[Path]:
@@ -268,7 +273,7 @@ def _closest(word: str, options: set[str]) -> str | None:
     return found[0] if found else None
 
 
-_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories"}
+_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts"}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
@@ -386,6 +391,25 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     stories = r.table(data, "stories")
     r.unknown(stories, {"window_days"}, "stories.")
     story_window_days = r.positive(stories, "window_days", 3, "stories.window_days")
+    if story_window_days > 7:
+        # Band keys are scoped to 7-day periods (monitor.stories.PERIOD): a longer window would miss pairs.
+        r.problem("stories.window_days", f"must be at most 7, got {story_window_days}")
+        story_window_days = 3
+
+    trends = r.table(data, "trends")
+    r.unknown(trends, {"window", "factor", "min_count"}, "trends.")
+    trend_window = r.positive(trends, "window", 14, "trends.window")
+    spike_factor = float(r.get(trends, "factor", (int, float), 2.0, "trends.factor"))
+    if spike_factor < 1:
+        r.problem("trends.factor", f"must be at least 1 (times the trailing median), got {spike_factor}")
+        spike_factor = 2.0
+    spike_min_count = r.positive(trends, "min_count", 3, "trends.min_count")
+
+    alerts = r.table(data, "alerts")
+    r.unknown(alerts, {"high_score", "spikes"}, "alerts.")
+    alert_score_raw = r.get(alerts, "high_score", (int, float), None, "alerts.high_score")
+    alert_score = float(alert_score_raw) if alert_score_raw is not None else None
+    alert_spikes = r.get(alerts, "spikes", bool, False, "alerts.spikes")
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -410,6 +434,11 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         digest=digest,
         digest_dir=digest_dir,
         story_window_days=story_window_days,
+        trend_window=trend_window,
+        spike_factor=spike_factor,
+        spike_min_count=spike_min_count,
+        alert_score=alert_score,
+        alert_spikes=alert_spikes,
     )
 
 

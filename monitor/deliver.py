@@ -12,7 +12,8 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
+from ssl import SSLContext
 
 import requests
 
@@ -35,7 +36,8 @@ class SmtpSettings:
     password: str | None = None
     timeout: float = 30.0
     # For tests and private relays with their own CA; None uses the system's.
-    ssl_context: ssl.SSLContext | None = None
+    # (SSLContext is imported by name: the `ssl` field shadows the module here.)
+    ssl_context: SSLContext | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ def build_message(*, subject: str, text: str, html: str, settings: SmtpSettings)
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.recipients)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=settings.sender.rsplit("@", 1)[-1] or None)
+    # The sender may be "Name <addr@host>": the id's domain is the address's host.
+    address = parseaddr(settings.sender)[1]
+    msg["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or None)
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
@@ -59,8 +63,10 @@ def build_message(*, subject: str, text: str, html: str, settings: SmtpSettings)
 
 def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) -> None:
     """Send the digest as multipart/alternative (text and HTML)."""
-    msg = build_message(subject=subject, text=text, html=html, settings=settings)
     where = f"{settings.host}:{settings.port}"
+    if not settings.recipients:
+        raise DeliveryError(f"SMTP {where}: no recipients to send the digest to")
+    msg = build_message(subject=subject, text=text, html=html, settings=settings)
     context = settings.ssl_context or ssl.create_default_context()
     try:
         smtp: smtplib.SMTP
@@ -83,9 +89,15 @@ def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) ->
     except DeliveryError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(f"SMTP {where} rejected the login for {settings.username}: {exc.smtp_code}") from None
+        raise DeliveryError(
+            f"SMTP {where} rejected the login for {settings.username}: {_reply(exc.smtp_code, exc.smtp_error)}"
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryError(f"SMTP {where} refused every recipient: {', '.join(sorted(exc.recipients))}") from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise DeliveryError(f"SMTP {where} refused the sender {exc.sender}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP {where}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
     except smtplib.SMTPException as exc:
         raise DeliveryError(f"SMTP {where}: {' '.join(str(exc).split())[:200]}") from None
     except ssl.SSLError as exc:
@@ -98,6 +110,12 @@ def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) ->
         raise DeliveryError(f"SMTP {where}: {exc.strerror or exc}") from None
 
 
+def _reply(code: int, message: bytes | str) -> str:
+    """A server reply as one short line: `535 5.7.8 Authentication credentials invalid`."""
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {' '.join(text.split())}"[:200].rstrip()
+
+
 def post_webhook(json_text: str, settings: WebhookSettings) -> None:
     """POST the JSON digest; any non-2xx answer is a failure."""
     headers = {"Content-Type": "application/json; charset=utf-8", **settings.headers}
@@ -105,12 +123,18 @@ def post_webhook(json_text: str, settings: WebhookSettings) -> None:
         resp = requests.post(
             settings.url, data=json_text.encode("utf-8"), headers=headers, timeout=settings.timeout, allow_redirects=False
         )
+    except requests.exceptions.SSLError as exc:
+        raise DeliveryError(f"webhook {settings.url}: TLS failed: {_last_line(exc)}") from None
     except requests.exceptions.ConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc) else "connection failed"
         raise DeliveryError(f"webhook {settings.url}: {reason}") from None
     except requests.exceptions.Timeout:
         raise DeliveryError(f"webhook {settings.url}: timed out after {settings.timeout:g} s") from None
     except requests.exceptions.RequestException as exc:
-        raise DeliveryError(f"webhook {settings.url}: {str(exc).splitlines()[0][:200]}") from None
+        raise DeliveryError(f"webhook {settings.url}: {_last_line(exc)}") from None
     if not 200 <= resp.status_code < 300:
         raise DeliveryError(f"webhook {settings.url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+
+
+def _last_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

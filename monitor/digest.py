@@ -75,6 +75,14 @@ class FeedHealth:
 class Section:
     tag: str
     items: list[DigestItem]
+    # Items filed under this tag that day, before max_items_per_tag cut the list.
+    total: int | None = None
+
+    @property
+    def count_label(self) -> str:
+        shown = len(self.items)
+        total = shown if self.total is None else self.total
+        return f"{shown}" if total == shown else f"{shown} of {total}"
 
 
 @dataclass
@@ -124,8 +132,16 @@ def strongest_tag(item: DigestItem, tag_order: Sequence[str]) -> str:
     return min(item.tags, key=lambda t: (-item.tag_scores.get(t, 0.0), rank.get(t, len(rank)), t))
 
 
-def _rank_key(item: DigestItem) -> tuple[float, str, int]:
-    return (-item.score, item.published.astimezone(timezone.utc).isoformat(), item.id)
+def _utc(t: datetime) -> datetime:
+    """`t` in UTC. A naive time is taken as UTC, never as the machine's local time,
+    so the same rows give the same digest on every machine."""
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def _rank_key(item: DigestItem) -> tuple[float, datetime, int]:
+    # Best score first; ties read in the order they happened, then by id so
+    # the order never depends on the order the rows came in.
+    return (-item.score, _utc(item.published), item.id)
 
 
 def build_digest(
@@ -142,12 +158,18 @@ def build_digest(
     """Sections per tag in `tag_order` (other tags after, alphabetically); each item once, under its strongest tag."""
     counts: dict[str, int] = {}
     by_tag: dict[str, list[DigestItem]] = {}
+    seen: set[int] = set()
     for item in sorted(items, key=_rank_key):
+        # An article delivered twice in the rows (e.g. by two feeds) is shown once.
+        if item.id in seen:
+            continue
+        seen.add(item.id)
         for t in item.tags:
             counts[t] = counts.get(t, 0) + 1
         by_tag.setdefault(strongest_tag(item, tag_order), []).append(item)
     order = [t for t in tag_order if t in by_tag] + sorted(t for t in by_tag if t not in tag_order)
-    sections = [Section(t, by_tag[t][:max_items_per_tag] if max_items_per_tag else by_tag[t]) for t in order]
+    limit = max_items_per_tag if max_items_per_tag and max_items_per_tag > 0 else None
+    sections = [Section(t, by_tag[t][:limit], total=len(by_tag[t])) for t in order]
     ordered_counts = {t: counts[t] for t in [x for x in tag_order if x in counts] + sorted(set(counts) - set(tag_order))}
     return Digest(
         day=day,
@@ -247,11 +269,11 @@ def safe_url(url: str) -> str | None:
 
 
 def local_time(d: Digest, t: datetime) -> str:
-    return t.astimezone(d.zone).strftime("%H:%M")
+    return _utc(t).astimezone(d.zone).strftime("%H:%M")
 
 
 def local_datetime(d: Digest, t: datetime) -> str:
-    return t.astimezone(d.zone).strftime("%Y-%m-%d %H:%M %Z")
+    return _utc(t).astimezone(d.zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 # ------------------------------------------------------------------ Markdown
@@ -259,8 +281,14 @@ def local_datetime(d: Digest, t: datetime) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
+# What would start a list, heading or rule when it opens a line (a feed name
+# opens the line under each item).
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-=])")
+
+
 def md_escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Feed text as inert Markdown: one line, punctuation escaped, nothing that opens a block."""
+    return md_escape_start(_MD_SPECIAL.sub(r"\\\1", " ".join(text.split())))
 
 
 def md_url(url: str) -> str:
@@ -270,15 +298,21 @@ def md_url(url: str) -> str:
 def _md_pieces(pieces: list[tuple[str, bool]]) -> str:
     out = []
     for text, hot in pieces:
-        esc = md_escape(text) if text.strip() else (" " if text else "")
-        if hot and text.strip():
-            out.append(f"**{esc}**")
-        else:
-            # Keep the spaces around a piece: md_escape trims them.
-            lead = " " if text[:1].isspace() else ""
-            trail = " " if text[-1:].isspace() and text.strip() else ""
-            out.append(lead + esc + trail if text.strip() else esc)
-    return "".join(out).strip()
+        if not text.strip():
+            out.append(" " if text else "")
+            continue
+        # Whitespace is collapsed below; keep one space around a piece, and
+        # outside the bold, where Markdown wants it.
+        lead = " " if text[:1].isspace() else ""
+        trail = " " if text[-1:].isspace() else ""
+        body = _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+        out.append(lead + (f"**{body}**" if hot else body) + trail)
+    return md_escape_start(" ".join("".join(out).split()))
+
+
+def md_escape_start(text: str) -> str:
+    """Escape what would open a list, heading or rule at the start of a line."""
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text)
 
 
 def _md_link(text: str, url: str) -> str:
@@ -310,7 +344,7 @@ def render_markdown(d: Digest) -> str:
             lines.append(f"- {_md_link(md_escape(f.name), f.url)}: {since}{f.error_count} errors: {err}")
         lines.append("")
     for section in d.sections:
-        lines += [f"## {md_escape(section.tag)} ({len(section.items)})", ""]
+        lines += [f"## {md_escape(section.tag)} ({section.count_label})", ""]
         for n, item in enumerate(section.items, start=1):
             title = _md_pieces(title_pieces(item)) or "(untitled)"
             flag = " *(developing)*" if item.developing else ""
@@ -399,7 +433,7 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
             )
         parts.append('<h2>Feeds failing</h2><ul class="meta">' + "".join(lis) + "</ul>")
     for section in d.sections:
-        parts.append(f"<h2>{esc(section.tag)} ({len(section.items)})</h2><ol>")
+        parts.append(f"<h2>{esc(section.tag)} ({esc(section.count_label)})</h2><ol>")
         for item in section.items:
             title = _html_pieces(title_pieces(item)) or "(untitled)"
             dev = '<span class="dev">developing</span>' if item.developing else ""
@@ -426,7 +460,7 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return _utc(t).isoformat(timespec="seconds")
 
 
 def digest_dict(d: Digest) -> dict[str, Any]:
@@ -446,7 +480,10 @@ def digest_dict(d: Digest) -> dict[str, Any]:
             }
             for f in d.feeds_failing
         ],
-        "sections": [{"tag": s.tag, "items": [i.id for i in s.items]} for s in d.sections],
+        "sections": [
+            {"tag": s.tag, "items": [i.id for i in s.items], "total": len(s.items) if s.total is None else s.total}
+            for s in d.sections
+        ],
         "trends": [
             {"tag": t.tag, "days": [x.isoformat() for x in t.days], "counts": t.counts, "spike": t.spike}
             for t in d.trends
@@ -527,12 +564,17 @@ def write_index(out_dir: Path, *, generated_at: datetime, site_title: str = SITE
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if not isinstance(data, dict):
+            continue
+        # The day (and so every link) comes from the checked file name, never
+        # from the file's contents.
+        data["date"] = m.group(1)
         digests.append(data)
     rows = []
     for data in digests:
-        day = str(data.get("date"))
-        counts = ", ".join(f"{esc(str(t))} {int(n)}" for t, n in (data.get("counts") or {}).items())
-        n = len(data.get("items") or [])
+        day = str(data["date"])
+        counts = ", ".join(f"{esc(str(t))} {esc(str(n))}" for t, n in _counts(data).items())
+        n = len(_items(data))
         rows.append(f'<li><a href="{esc(day)}.html">{esc(day)}</a>: {n} items{": " + counts if counts else ""}</li>')
     listing = "<ul>" + "".join(rows) + "</ul>" if rows else "<p>No digests yet.</p>"
     index = _page(site_title, f"<h1>{esc(site_title)}</h1>\n{listing}")
@@ -541,22 +583,49 @@ def write_index(out_dir: Path, *, generated_at: datetime, site_title: str = SITE
     return [out_dir / "index.html", out_dir / "feed.xml"]
 
 
-def _atom(digests: list[dict[str, Any]], generated_at: datetime, site_title: str) -> str:
-    from xml.sax.saxutils import escape as xesc
+def _counts(data: dict[str, Any]) -> dict[str, Any]:
+    counts = data.get("counts")
+    return counts if isinstance(counts, dict) else {}
 
-    updated = max((str(d.get("generated_at")) for d in digests), default=_iso(generated_at))
+
+def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
+    items = data.get("items")
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+# Characters XML 1.0 forbids even when escaped; one in a feed title would
+# make the whole Atom feed unreadable.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xesc(text: str) -> str:
+    """Text as XML character data or a double-quoted attribute value."""
+    text = _XML_FORBIDDEN.sub("\ufffd", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _updated(data: dict[str, Any], default: str) -> str:
+    try:
+        return _iso(datetime.fromisoformat(str(data.get("generated_at"))))
+    except ValueError:
+        return default
+
+
+def _atom(digests: list[dict[str, Any]], generated_at: datetime, site_title: str) -> str:
+    fallback = _iso(generated_at)
+    updated = max((_updated(d, fallback) for d in digests), default=fallback)
     entries = []
     for data in digests:
-        day = str(data.get("date"))
-        items = data.get("items") or []
-        counts = ", ".join(f"{t} {n}" for t, n in (data.get("counts") or {}).items())
+        day = str(data["date"])
+        items = _items(data)
+        counts = ", ".join(f"{t} {n}" for t, n in _counts(data).items())
         tops = "".join(f"<li>{esc(str(i.get('title', '')))}</li>" for i in items[:5])
         summary = f"<p>{len(items)} flagged{': ' + esc(counts) if counts else ''}.</p>" + (f"<ul>{tops}</ul>" if tops else "")
         entries.append(
             "<entry>"
             f"<id>urn:partnership-monitor:digest:{xesc(day)}</id>"
             f"<title>{xesc(f'Partnership digest {day}: {len(items)} items')}</title>"
-            f"<updated>{xesc(str(data.get('generated_at')))}</updated>"
+            f"<updated>{xesc(_updated(data, fallback))}</updated>"
             f'<link rel="alternate" type="text/html" href="{xesc(day)}.html"/>'
             f'<content type="html">{xesc(summary)}</content>'
             "</entry>"

@@ -128,6 +128,10 @@ class Runner:
         )
         if summary.feeds:
             log.info(summary.line())
+        if summary.new or summary.feeds:
+            from monitor.service import check_alerts
+
+            check_alerts(self.config, now=self.clock())
         return summary
 
     def digests_due(self) -> list[str]:

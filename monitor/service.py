@@ -8,6 +8,7 @@ pipeline.py only.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from dataclasses import dataclass
@@ -235,6 +236,87 @@ def digest_items(rows: list[dict[str, Any]]) -> list[Any]:
     ]
 
 
+def day_items(config: Config, store: Store, day: date) -> list[Any]:
+    """The day's digest items, one per story.
+
+    For each story with flagged articles that day, the day's best one
+    (highest score, then earliest) fronts it; the other outlets that carried
+    it (grouped copies and word-for-word links alike) are listed under
+    "also covered by"; its score gains the coverage bonus of
+    monitor.stories.story_rank; a story first seen before the day is
+    marked developing.
+    """
+    from monitor import digest as dg
+    from monitor import stories as st
+
+    tz = config.digest.zone
+    start, end = dg.day_bounds(day, tz)
+    rows = store.flagged_between(start, end)
+    items = digest_items(rows)
+    story_of = {r["id"]: r["story_id"] for r in rows}
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        sid = story_of.get(item.id)
+        groups.setdefault(sid if sid is not None else ("article", item.id), []).append(item)
+    members: dict[int, list[dict[str, Any]]] = {}
+    for m in store.story_members(k for k in groups if isinstance(k, int)):
+        members.setdefault(m["story_id"], []).append(m)
+    out = []
+    for key, group in groups.items():
+        best = min(group, key=lambda i: (-i.score, i.published, i.id))
+        story_rows = members.get(key, []) if isinstance(key, int) else []
+        if story_rows:
+            ms = [
+                st.Member(r["id"], r["title"], r["url"], r["feed"], datetime.fromisoformat(r["published"]), r["score"])
+                for r in story_rows
+            ]
+            seen_feeds = {best.feed}
+            also = []
+            for member in sorted(ms, key=lambda x: (x.published, x.article_id)):
+                if member.feed not in seen_feeds:
+                    seen_feeds.add(member.feed)
+                    also.append(
+                        dg.Source(feed=member.feed, url=member.url, title=member.title, published=member.published)
+                    )
+            best.also = also
+            best.story_id = key
+            best.score = round(best.score + st.COVERAGE_WEIGHT * math.log2(len(seen_feeds)), 3)
+            first = datetime.fromisoformat(story_rows[0]["story_first_seen"])
+            best.first_seen = first
+            best.developing = st.developing(first.astimezone(tz).date(), day, members_on_day=len(group))
+        out.append(best)
+    return out
+
+
+def trends(config: Config, store: Store, day: date, *, days: int = 14) -> tuple[Any, Any]:
+    """Per-tag daily counts ending on `day`: (flagged articles table, stories table), spikes marked."""
+    from monitor import digest as dg
+    from monitor import trends as tr
+
+    tz = config.digest.zone
+    first_day = day - timedelta(days=max(days, config.trend_window) + 1)
+    start, _ = dg.day_bounds(first_day, tz)
+    _, end = dg.day_bounds(day, tz)
+    articles: dict[date, dict[str, int]] = {}
+    story_sets: dict[date, dict[str, set[int]]] = {}
+    for published, story_id, tags in store.flagged_tags_between(start, end):
+        local = datetime.fromisoformat(published).astimezone(tz).date()
+        for t in tags:
+            articles.setdefault(local, {}).setdefault(t, 0)
+            articles[local][t] += 1
+            if story_id is not None:
+                story_sets.setdefault(local, {}).setdefault(t, set()).add(story_id)
+    stories = {d: {t: len(ids) for t, ids in per.items()} for d, per in story_sets.items()}
+    began = store.first_activity()
+    since = began.astimezone(tz).date() if began else None
+    kw: dict[str, Any] = dict(
+        day=day, days=days, window=config.trend_window, factor=config.spike_factor,
+        min_count=config.spike_min_count, since=since,
+    )
+    all_tags = set(config.digest.tag_order) | {t for per in articles.values() for t in per}
+    return tr.trend_table(articles, tags=all_tags, **kw), tr.trend_table(stories, tags=all_tags, **kw)
+
+
 def feed_health(store: Store) -> list[Any]:
     from monitor.digest import FeedHealth
 
@@ -265,19 +347,27 @@ def make_digest(
     """
     from monitor import digest as dg
 
+    from monitor.trends import sparkline_svg
+
     tz = config.digest.zone
-    start, end = dg.day_bounds(day, tz)
     with open_store(config, now=now) as store:
+        article_trends, _ = trends(config, store, day)
+        shown = [r for r in article_trends.rows if r.total or r.tag in config.digest.tag_order]
+        order = {t: i for i, t in enumerate(config.digest.tag_order)}
+        shown.sort(key=lambda r: (order.get(r.tag, len(order)), r.tag))
         d = dg.build_digest(
             day,
             tz,
-            digest_items(store.flagged_between(start, end)),
+            day_items(config, store, day),
             feed_health(store),
             tag_order=config.digest.tag_order,
             generated_at=now,
             max_items_per_tag=config.digest.max_items_per_tag,
+            trends=[dg.TagTrend(r.tag, article_trends.days, r.counts, r.spike) for r in shown],
         )
-        paths = dg.write_digest(d, config.digest_dir, formats)
+        paths = dg.write_digest(
+            d, config.digest_dir, formats, sparkline=lambda counts, spike: sparkline_svg(counts, spike=spike)
+        )
         dg.write_index(config.digest_dir, generated_at=now)
         count = len(dg.digest_item_ids(d))
         store.record_digest(day.isoformat(), generated_at=now, items=count, paths=[str(p) for p in paths])
@@ -294,18 +384,33 @@ def make_digest(
 
 
 def _deliver(config: Config, d: Any) -> str | None:
-    """Send by every configured channel; return None, or the failures as one line."""
-    from monitor import deliver as dv
+    """Send a digest by every configured channel; None, or the failures as one line."""
     from monitor import digest as dg
+
+    error = _send(
+        config,
+        subject=dg.email_subject(d),
+        text=dg.render_markdown(d),
+        html=dg.render_html(d),
+        json_text=dg.render_json(d),
+    )
+    if error:
+        log.error("digest %s not delivered: %s", d.day, error)
+    return error
+
+
+def _send(config: Config, *, subject: str, text: str, html: str, json_text: str) -> str | None:
+    """E-mail and/or webhook, as configured. Returns None, or every failure in one line."""
+    from monitor import deliver as dv
 
     errors = []
     smtp = config.digest.smtp
     if smtp is not None:
         try:
             dv.send_email(
-                subject=dg.email_subject(d),
-                text=dg.render_markdown(d),
-                html=dg.render_html(d),
+                subject=subject,
+                text=text,
+                html=html,
                 settings=dv.SmtpSettings(
                     host=smtp.host, port=smtp.port, starttls=smtp.starttls, ssl=smtp.ssl,
                     username=smtp.username, password=smtp.password, sender=smtp.sender,
@@ -317,13 +422,13 @@ def _deliver(config: Config, d: Any) -> str | None:
     if config.digest.webhook_url:
         try:
             dv.post_webhook(
-                dg.render_json(d),
-                dv.WebhookSettings(url=config.digest.webhook_url, timeout=config.timeout, headers=config.digest.webhook_headers),
+                json_text,
+                dv.WebhookSettings(
+                    url=config.digest.webhook_url, timeout=config.timeout, headers=config.digest.webhook_headers
+                ),
             )
         except MonitorError as exc:
             errors.append(f"webhook: {exc}")
-    for e in errors:
-        log.error("digest %s not delivered: %s", d.day if hasattr(d, "day") else "?", e)
     return "; ".join(errors) or None
 
 
@@ -411,3 +516,107 @@ def backtest(
                     store.retag(article_id, new, now=now, rules_version=ruleset.version)
                     result.applied += 1
     return result
+
+
+# ------------------------------------------------------------- stories
+
+
+def stories_of_day(config: Config, store: Store, day: date, *, include_unflagged: bool = False) -> list[dict[str, Any]]:
+    """The day's stories (those with a flagged article that day, or all), best first, with their members."""
+    from monitor import digest as dg
+    from monitor import stories as st
+
+    start, end = dg.day_bounds(day, config.digest.zone)
+    rows = store.stories_between(start, end)
+    by_story: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_story.setdefault(r["story_id"], []).append(r)
+    flagged_tags: dict[int, set[str]] = {}
+    for r in store.flagged_between(start, end):
+        if r["story_id"] is not None:
+            flagged_tags.setdefault(r["story_id"], set()).update(r["tags"])
+    out = []
+    for sid, members in by_story.items():
+        if not include_unflagged and sid not in flagged_tags:
+            continue
+        ms = [
+            st.Member(m["id"], m["title"], m["url"], m["feed"], datetime.fromisoformat(m["published"]), m["score"])
+            for m in members
+        ]
+        lead = st.lead(ms)
+        out.append(
+            {
+                "id": sid,
+                "title": lead.title,
+                "url": lead.url,
+                "tags": sorted(flagged_tags.get(sid, set())),
+                "score": round(st.story_rank(ms), 3),
+                "first_seen": members[0]["story_first_seen"],
+                "developing": st.developing(
+                    datetime.fromisoformat(members[0]["story_first_seen"]).astimezone(config.digest.zone).date(), day
+                ),
+                "outlets": len(st.outlets(ms)),
+                "members": [
+                    {"url": m.url, "feed": m.feed, "title": m.title, "published": m.published.isoformat()}
+                    for m in sorted(ms, key=lambda x: (x.published, x.article_id))
+                ],
+            }
+        )
+    out.sort(key=lambda s: (-s["score"], s["first_seen"], s["id"]))
+    return out
+
+
+# -------------------------------------------------------------- alerts
+
+
+def check_alerts(config: Config, *, now: datetime) -> list[Any]:
+    """Send the alerts that are due: stories past [alerts] high_score, and today's spikes. Once each."""
+    from monitor import trends as tr
+
+    if config.alert_score is None and not config.alert_spikes:
+        return []
+    with open_store(config, now=now) as store:
+        candidates = (
+            store.high_scoring_since(now - timedelta(days=1), config.alert_score) if config.alert_score is not None else []
+        )
+        scores = [tr.StoryScore(c["story_id"] if c["story_id"] is not None else -c["id"], c["score"], c["title"]) for c in candidates]
+        spikes: list[tuple[str, date]] = []
+        today = now.astimezone(config.digest.zone).date()
+        if config.alert_spikes:
+            table, _ = trends(config, store, today)
+            spikes = [(t, today) for t in table.spikes()]
+        keys = [tr.story_alert_key(s.story_id) for s in scores] + [tr.spike_alert_key(t, d) for t, d in spikes]
+        due = tr.alerts_due(
+            scores, spikes, high_score=config.alert_score, alerted=store.alerted_keys(keys),
+            spike_alerts=config.alert_spikes,
+        )
+        by_story = {(c["story_id"] if c["story_id"] is not None else -c["id"]): c for c in candidates}
+        for alert in due:
+            detail: dict[str, Any] = {"kind": alert.kind}
+            if alert.kind == "story":
+                c = by_story[alert.story_id]
+                detail |= {"title": c["title"], "url": c["link"], "feed": c["feed"], "score": c["score"], "tags": c["tags"]}
+                line = f"ALERT: {c['title']} ({c['feed']}, score {c['score']:g}) {c['link']}"
+            else:
+                detail |= {"tag": alert.tag, "day": alert.day.isoformat() if alert.day else None}
+                line = f"ALERT: spike in {alert.tag} on {alert.day}"
+            if not store.record_alert(alert.key, alert.kind, at=now, detail=detail):
+                continue
+            log.warning(line)
+            if delivery_configured(config):
+                error = _deliver_alert(config, line, detail)
+                store.record_alert_delivery(alert.key, at=now, error=error)
+    return due
+
+
+def _deliver_alert(config: Config, line: str, detail: dict[str, Any]) -> str | None:
+    import json as _json
+    from html import escape
+
+    return _send(
+        config,
+        subject=line[:200],
+        text=line + "\n",
+        html=f"<p>{escape(line)}</p>",
+        json_text=_json.dumps({"alert": detail}, ensure_ascii=False),
+    )

@@ -595,6 +595,76 @@ class Store:
             order="a.score DESC, a.published, a.id",
         )
 
+    def story_members(self, story_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Every outlet's copy of these stories: stored articles, plus the entries other feeds linked to them.
+
+        One row per (article, feed): id, story_id, title, url, feed, published, score, flagged,
+        story_first_seen.
+        """
+        ids = sorted(set(story_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" for _ in ids)
+        cur = self.db.execute(
+            "SELECT a.id, a.story_id, a.title, coalesce(nullif(e.url, ''), a.link) AS url, "
+            "coalesce(f.name, f.title, f.url) AS feed, a.published, a.score, a.flagged, s.first_seen AS story_first_seen "
+            "FROM articles a JOIN entries e ON e.article_id = a.id JOIN feeds f ON f.id = e.feed_id "
+            f"JOIN stories s ON s.id = a.story_id WHERE a.story_id IN ({marks}) ORDER BY a.published, a.id, e.feed_id",
+            ids,
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def stories_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Stories with an article published in [start, end): their members (as story_members gives them)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT story_id FROM articles WHERE published >= ? AND published < ? AND story_id IS NOT NULL",
+            (iso(start), iso(end)),
+        ).fetchall()
+        return self.story_members(r[0] for r in rows)
+
+    def flagged_tags_between(self, start: datetime, end: datetime) -> list[tuple[str, int | None, list[str]]]:
+        """(published, story_id, tags) of every flagged article published in [start, end): for trends."""
+        rows = self.db.execute(
+            "SELECT published, story_id, tags FROM articles WHERE flagged = 1 AND published >= ? AND published < ?",
+            (iso(start), iso(end)),
+        ).fetchall()
+        return [(p, sid, json.loads(t)) for p, sid, t in rows]
+
+    def high_scoring_since(self, since: datetime, min_score: float) -> list[dict[str, Any]]:
+        """Flagged articles first seen since `since` scoring at least `min_score` (alert candidates)."""
+        cur = self.db.execute(
+            "SELECT a.id, a.story_id, a.title, a.link, a.score, a.tags, coalesce(f.name, f.title, f.url) AS feed "
+            "FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE a.flagged = 1 AND a.first_seen >= ? AND a.score >= ? ORDER BY a.score DESC, a.id",
+            (iso(since), min_score),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) | {"tags": json.loads(r[5])} for r in cur.fetchall()]
+
+    def record_alert(self, key: str, kind: str, *, at: datetime, detail: dict[str, Any]) -> bool:
+        """Remember an alert; False when one with this key was already recorded (at most once each)."""
+        with self._writing():
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO alerts (kind, key, at, detail) VALUES (?, ?, ?, ?)",
+                (kind, key, iso(at), json.dumps(detail)),
+            )
+        return cur.rowcount == 1
+
+    def alerted_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        if not keys:
+            return set()
+        marks = ",".join("?" for _ in keys)
+        return {r[0] for r in self.db.execute(f"SELECT key FROM alerts WHERE key IN ({marks})", keys).fetchall()}
+
+    def record_alert_delivery(self, key: str, *, at: datetime, error: str | None) -> None:
+        with self._writing():
+            if error is None:
+                self.db.execute("UPDATE alerts SET delivered_at = ?, delivery_error = NULL WHERE key = ?", (iso(at), key))
+            else:
+                self.db.execute("UPDATE alerts SET delivery_error = ? WHERE key = ?", (error, key))
+
     def retag(self, article_id: int, tagging: Tagging, *, now: datetime, rules_version: str | None) -> tuple[set[str], set[str]]:
         """Store a new tagging for an article, recording which tags it gained and lost."""
         with self._writing():

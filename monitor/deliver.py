@@ -2,7 +2,8 @@
 
 Thin adapters: they send what they are given and turn every failure into a
 DeliveryError with one clear line. Deciding when to send, and retrying, is
-the caller's business (monitor.service).
+the caller's business (monitor.service). They never retry, never log, and
+never put a password or a webhook's secret path in a message.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from ssl import SSLContext
+from urllib.parse import urlsplit
 
 import requests
 
@@ -21,7 +23,7 @@ from monitor.model import MonitorError
 
 
 class DeliveryError(MonitorError):
-    pass
+    """A digest could not be sent; the message is one line naming the server and the cause."""
 
 
 @dataclass(frozen=True)
@@ -119,22 +121,36 @@ def _reply(code: int, message: bytes | str) -> str:
 def post_webhook(json_text: str, settings: WebhookSettings) -> None:
     """POST the JSON digest; any non-2xx answer is a failure."""
     headers = {"Content-Type": "application/json; charset=utf-8", **settings.headers}
+    where = _site(settings.url)
     try:
         resp = requests.post(
             settings.url, data=json_text.encode("utf-8"), headers=headers, timeout=settings.timeout, allow_redirects=False
         )
+    # ConnectTimeout is also a ConnectionError: catch timeouts first.
+    except requests.exceptions.Timeout:
+        raise DeliveryError(f"webhook {where}: timed out after {settings.timeout:g} s") from None
     except requests.exceptions.SSLError as exc:
-        raise DeliveryError(f"webhook {settings.url}: TLS failed: {_last_line(exc)}") from None
+        raise DeliveryError(f"webhook {where}: TLS failed: {_one_line(exc)}") from None
     except requests.exceptions.ConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc) else "connection failed"
-        raise DeliveryError(f"webhook {settings.url}: {reason}") from None
-    except requests.exceptions.Timeout:
-        raise DeliveryError(f"webhook {settings.url}: timed out after {settings.timeout:g} s") from None
+        raise DeliveryError(f"webhook {where}: {reason}") from None
     except requests.exceptions.RequestException as exc:
-        raise DeliveryError(f"webhook {settings.url}: {_last_line(exc)}") from None
+        raise DeliveryError(f"webhook {where}: {_one_line(exc)}") from None
     if not 200 <= resp.status_code < 300:
-        raise DeliveryError(f"webhook {settings.url}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+        raise DeliveryError(f"webhook {where}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
 
 
-def _last_line(exc: Exception) -> str:
+def _site(url: str) -> str:
+    """scheme://host[:port] of a URL: webhook paths and queries often carry a secret
+    token, and these messages end up in logs and `monitor status`."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    return f"{parts.scheme}://{host}{port}" if parts.scheme and host else "(invalid URL)"
+
+
+def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__

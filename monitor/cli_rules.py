@@ -154,23 +154,54 @@ def eval_labels(ctx: click.Context, labels: str, rule_paths: tuple[str, ...], as
         click.echo(report.format_text())
 
 
+MIN_STORED_BACKGROUND = 100
+
+
 @rules.command()
 @click.argument("document", type=click.Path(dir_okay=False, exists=True))
 @click.option("--top", default=25, show_default=True, type=click.IntRange(1, 500), help="How many terms to list.")
-def suggest(document: str, top: int) -> None:
+@click.option(
+    "--background",
+    type=click.Choice(["auto", "stored", "builtin"]),
+    default="auto",
+    show_default=True,
+    help="What DOCUMENT is compared with: the stored articles, the built-in sample, or stored when there "
+    f"are at least {MIN_STORED_BACKGROUND}.",
+)
+@click.pass_context
+def suggest(ctx: click.Context, document: str, top: int, background: str) -> None:
     """List words and phrases distinctive of DOCUMENT, to derive rules from a new seed.
 
-    Ranked by TF-IDF against a built-in background of everyday news; the last
-    column is the term as a query would write it (=ACRONYM is case-sensitive).
+    Ranked by TF-IDF against the articles already stored (what your feeds
+    usually say) or a built-in background of everyday news; the last column
+    is the term as a query would write it (=ACRONYM is case-sensitive).
     """
     text = Path(document).read_text(encoding="utf-8")
-    suggestions = suggest_terms(text, top=top)
+    docs = _stored_background(ctx) if background != "builtin" else []
+    if background == "stored" and len(docs) < MIN_STORED_BACKGROUND:
+        raise click.UsageError(
+            f"only {len(docs)} stored articles; --background stored needs at least {MIN_STORED_BACKGROUND}"
+        )
+    use_stored = len(docs) >= MIN_STORED_BACKGROUND
+    suggestions = suggest_terms(text, docs if use_stored else None, top=top)
     if not suggestions:
         click.echo("no candidate terms found")
         return
     click.echo(f"{'score':>8}  {'count':>5}  query")
     for s in suggestions:
         click.echo(f"{s.score:>8.2f}  {s.count:>5}  {s.query}")
+    click.echo(f"(compared with {len(docs)} stored articles)" if use_stored else "(compared with the built-in sample)")
+
+
+def _stored_background(ctx: click.Context, limit: int = 5000) -> list[str]:
+    """Titles and texts of the most recent stored articles (none when there is no database yet)."""
+    from monitor.cli import app_of
+
+    app = app_of(ctx)
+    if not app.config.storage_path.exists():
+        return []
+    with app.store() as store:
+        return store.recent_texts(limit)
 
 
 @rules.command()

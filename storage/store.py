@@ -631,6 +631,14 @@ class Store:
         ).fetchall()
         return [(p, sid, json.loads(t)) for p, sid, t in rows]
 
+    def recent_texts(self, limit: int) -> list[str]:
+        """Title and text of the most recently stored articles (a background for term suggestion)."""
+        rows = self.db.execute(
+            "SELECT title || ' ' || summary_text || ' ' || content_text FROM articles ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def high_scoring_since(self, since: datetime, min_score: float) -> list[dict[str, Any]]:
         """Flagged articles first seen since `since` scoring at least `min_score` (alert candidates)."""
         cur = self.db.execute(

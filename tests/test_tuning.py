@@ -85,3 +85,32 @@ def test_backtest_since_limits_the_articles(httpserver: HTTPServer, tmp_path: Pa
     assert json.loads(proc.stdout)["articles"] == 3
     bad = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "lately")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    from datetime import datetime, timezone
+
+    from monitor.config import load_config
+    from monitor.model import Article, Tagging
+    from monitor.service import open_store
+    from storage import FeedUpdate
+
+    (tmp_path / "monitor.toml").write_text("feeds = []\n")
+    cfg = load_config(tmp_path / "monitor.toml")
+    now = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    # A background where "Zephyrcorp" is everywhere: it is no longer distinctive.
+    with open_store(cfg, now=now) as store:
+        f, _ = store.add_feed("http://127.0.0.1:9/f", now=now)
+        items = [(Article(guid=str(i), url=f"https://n.example/{i}", link=f"https://n.example/{i}",
+                          title=f"Zephyrcorp update {i}", author="", published=now, published_from_feed=True,
+                          summary_text=f"Zephyrcorp shipped release {i} of its tools."), Tagging()) for i in range(120)]
+        store.save_poll(f, FeedUpdate(status="ok"), items, now=now)
+    doc = tmp_path / "seed.txt"
+    doc.write_text("Zephyrcorp weighs a listing. Zephyrcorp bankers met. Quantumleaf merger talks: Quantumleaf board.")
+    proc = monitor(subprocess_env, tmp_path, "rules", "suggest", str(doc), "--top", "5")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "(compared with 120 stored articles)"
+    assert lines[1].split()[-1] == "Quantumleaf"  # the stored feeds already say Zephyrcorp all the time
+    builtin = monitor(subprocess_env, tmp_path, "rules", "suggest", str(doc), "--background", "builtin")
+    assert builtin.stdout.splitlines()[-1] == "(compared with the built-in sample)"

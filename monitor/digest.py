@@ -331,7 +331,7 @@ def render_markdown(d: Digest) -> str:
         topics = ", ".join(f"{md_escape(t)} {n}" for t, n in d.counts.items())
         lines += [f"**{len(items)} flagged.** By topic: {topics}.", ""]
     if d.trends:
-        lines += ["## Trends (flagged per day, last 14 days)", ""]
+        lines += [f"## Trends (flagged per day, last {len(d.trends[0].counts)} days)", ""]
         for tr in d.trends:
             mark = " **spike**" if tr.spike else ""
             lines.append(f"- {md_escape(tr.tag)}: {' '.join(str(c) for c in tr.counts)} (today {tr.counts[-1]}){mark}")
@@ -348,20 +348,23 @@ def render_markdown(d: Digest) -> str:
         for n, item in enumerate(section.items, start=1):
             title = _md_pieces(title_pieces(item)) or "(untitled)"
             flag = " *(developing)*" if item.developing else ""
-            lines.append(
-                f"{n}. {_md_link(title, item.url)}{flag}  \n"
-                f"   {md_escape(item.feed)}, {local_time(d, item.published)}, score {item.score:g}"
-            )
-            snippet = _md_pieces(snippet_pieces(item))
-            if snippet:
-                lines.append(f"   > {snippet}")
+            # One paragraph with hard line breaks, the quoted snippet last: a
+            # line after a quote would be read as part of the quote.
+            para = [
+                f"{n}. {_md_link(title, item.url)}{flag}",
+                f"   {md_escape(item.feed)}, {local_time(d, item.published)}, score {item.score:g}",
+            ]
             others = [t for t in item.tags if t != section.tag]
             if others:
-                lines.append(f"   Also: {', '.join(md_escape(t) for t in others)}")
+                para.append(f"   Also tagged: {', '.join(md_escape(t) for t in others)}")
             if item.also:
                 shown = ", ".join(_md_link(md_escape(s.feed), s.url) for s in item.also[:5])
                 more = f" (+{len(item.also) - 5})" if len(item.also) > 5 else ""
-                lines.append(f"   Also covered by: {shown}{more}")
+                para.append(f"   Also covered by: {shown}{more}")
+            lines.append("  \n".join(para))
+            snippet = _md_pieces(snippet_pieces(item))
+            if snippet:
+                lines.append(f"   > {snippet}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -422,7 +425,7 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
             svg = sparkline(tr.counts, tr.spike) if sparkline else ""
             spike = ' <b class="warn">spike</b>' if tr.spike else ""
             rows.append(f"<tr><td>{esc(tr.tag)}</td><td>{svg}</td><td>{tr.counts[-1]}{spike}</td></tr>")
-        parts.append("<h2>Trends, last 14 days</h2><table>" + "".join(rows) + "</table>")
+        parts.append(f"<h2>Trends, last {len(d.trends[0].counts)} days</h2><table>" + "".join(rows) + "</table>")
     if d.feeds_failing:
         lis = []
         for f in d.feeds_failing:

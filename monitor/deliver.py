@@ -8,6 +8,7 @@ never put a password or a webhook's secret path in a message.
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import socket
 import ssl
@@ -58,8 +59,10 @@ def build_message(*, subject: str, text: str, html: str, settings: SmtpSettings)
     # The sender may be "Name <addr@host>": the id's domain is the address's host.
     address = parseaddr(settings.sender)[1]
     msg["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or None)
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    # Quoted-printable: 7-bit clean for any relay, no line over 998 octets,
+    # and still readable in the raw message.
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
     return msg
 
 
@@ -85,7 +88,11 @@ def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) ->
                 smtp.ehlo()
             if settings.username:
                 smtp.login(settings.username, settings.password or "")
-            refused = smtp.send_message(msg)
+            # Flattened here, not by send_message: smtplib's generator would
+            # turn every body line starting "From " into ">From ".
+            data = msg.as_bytes(policy=email.policy.SMTP)
+            sender = parseaddr(settings.sender)[1] or settings.sender
+            refused = smtp.sendmail(sender, [parseaddr(r)[1] or r for r in settings.recipients], data)
             if refused:
                 raise DeliveryError(f"SMTP {where} refused recipients: {', '.join(sorted(refused))}")
     except DeliveryError:

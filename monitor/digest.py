@@ -449,7 +449,7 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
                 li.append(f'<div class="snippet">{snippet}</div>')
             others = [t for t in item.tags if t != section.tag]
             if others:
-                li.append(f'<div class="tags">also: {esc(", ".join(others))}</div>')
+                li.append(f'<div class="tags">also tagged: {esc(", ".join(others))}</div>')
             if item.also:
                 shown = ", ".join(_html_link(esc(s.feed), s.url) for s in item.also[:5])
                 more = f" (+{len(item.also) - 5})" if len(item.also) > 5 else ""

@@ -525,3 +525,28 @@ def test_index_links_come_from_the_file_name_not_its_contents(tmp_path: Path) ->
     entry = ET.parse(tmp_path / "feed.xml").getroot().find(f"{ATOM}entry")
     assert entry is not None and entry.find(f"{ATOM}link").get("href") == "2026-11-20.html"  # type: ignore[union-attr]
     assert entry.findtext(f"{ATOM}updated") == "2026-11-24T06:00:00+00:00"
+
+
+def test_every_json_field_is_documented() -> None:
+    """docs/digest-json.md has a table row for every key the JSON digest carries, and no stale ones."""
+    doc_text = (Path(__file__).parent.parent / "docs" / "digest-json.md").read_text(encoding="utf-8")
+    documented = set()
+    for line in doc_text.splitlines():
+        if line.startswith("| `"):
+            documented.update(part.strip("` ") for part in line.split("|")[1].split(","))
+    data = json.loads(render_json(realistic_digest()))
+    keys: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if value is not data["counts"]:
+                    keys.add(k)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(data)
+    assert keys - documented == set()
+    assert documented - keys == set()

@@ -14,6 +14,7 @@ failure means for the feed (monitor.decide does).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 DEFAULT_USER_AGENT = "partnership-monitor/0.1 (feed monitor; +https://pypi.org/project/partnership-monitor/)"
@@ -85,6 +88,116 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class _Watch:
+    """The total deadline of one fetch, enforced from outside the reading thread.
+
+    Socket timeouts bound each read, not their sum: a server that sends a
+    header byte every few seconds never trips them, and requests reads the
+    status line and headers before it hands us anything. So a timer shuts
+    the fetch's sockets down when the deadline passes; the blocked read then
+    fails at once and the fetch reports the deadline.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline: float | None = None
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.expired = False
+        self.finished = False
+        self.timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        """Start the clock (once; later calls keep the first deadline)."""
+        if self.deadline is not None:
+            return
+        self.deadline = time.monotonic() + self.seconds
+        self.timer = threading.Timer(self.seconds, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def remaining(self) -> float:
+        return self.seconds if self.deadline is None else self.deadline - time.monotonic()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self.lock:
+            if self.expired:
+                _shutdown(sock)
+            elif not any(s is sock for s in self.sockets):
+                self.sockets.append(sock)
+
+    def expire(self) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            self.expired = True
+            for sock in self.sockets:
+                _shutdown(sock)
+
+    def finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        with self.lock:
+            self.finished = True
+            self.sockets.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+# The fetch running in this thread: connections made or reused here report
+# their socket to it (urllib3 opens them in the calling thread).
+_current = threading.local()
+
+
+def _watch_socket(sock: socket.socket | None) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.watch(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch_socket(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _watch_socket(self.sock)  # a kept-alive connection being reused
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch_socket(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _watch_socket(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:g} MB"
 
@@ -95,7 +208,7 @@ class Fetcher:
     def __init__(self, settings: FetchSettings = FetchSettings()):
         self.settings = settings
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size, max_retries=0)
+        adapter = _WatchedAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update(
@@ -124,52 +237,26 @@ class Fetcher:
     def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None, now: datetime
     ) -> FetchResult:
-        """GET a feed. Never raises for network or HTTP trouble; see FetchResult.error."""
+        """GET a feed. Never raises for network or HTTP trouble; see FetchResult.error.
+
+        The total time limit runs from the moment this fetch gets its slot
+        for the host: waiting behind other feeds of a busy host is not the
+        server being slow.
+        """
         s = self.settings
         start = time.monotonic()
-        deadline = start + s.total_timeout
         result = FetchResult(url=url, final_url=url)
-        current, permanent, visited = url, True, {url}
         headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        watch = _Watch(s.total_timeout)
+        _current.watch = watch
         try:
-            for hop in range(s.max_redirects + 1):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Abandon(f"no complete answer within {s.total_timeout:g} s")
-                with self._host_slot(current):
-                    resp = self.session.get(
-                        current,
-                        headers=headers,
-                        stream=True,
-                        allow_redirects=False,
-                        timeout=(min(s.connect_timeout, remaining), min(s.read_timeout, remaining)),
-                    )
-                    try:
-                        location = resp.headers.get("Location")
-                        if resp.status_code in (301, 302, 303, 307, 308) and location:
-                            nxt = urljoin(current, location.strip())
-                            permanent = permanent and resp.status_code in (301, 308)
-                            if nxt in visited:
-                                result.status = resp.status_code
-                                raise _Abandon(f"redirect loop ({current} -> {nxt})")
-                            visited.add(nxt)
-                            current = nxt
-                            continue
-                        result.final_url = current
-                        if current != url and permanent:
-                            result.permanent_url = current
-                        self._read(resp, result, deadline, now)
-                        return self._done(result, start)
-                    finally:
-                        resp.close()
-            result.error = f"too many redirects (more than {s.max_redirects})"
+            self._follow(url, headers, result, watch, now)
         except _Abandon as exc:
             result.error = str(exc)
-            result.body = None
         except requests.exceptions.ConnectTimeout:
             result.error = f"connection timed out after {s.connect_timeout:g} s"
         except requests.exceptions.ReadTimeout:
@@ -182,13 +269,59 @@ class Fetcher:
             result.error = f"invalid URL: {_first_line(exc)}"
         except requests.exceptions.RequestException as exc:
             result.error = f"request failed: {_first_line(exc)}"
+        finally:
+            watch.finish()
+            _current.watch = None
+        if result.error is not None:
+            result.body = None
+            if watch.expired:
+                # Whatever the cut-off socket raised, the cause is the deadline.
+                stage = "download not finished" if result.status is not None else "no complete answer"
+                result.error = f"{stage} within {s.total_timeout:g} s (server too slow); abandoned"
         return self._done(result, start)
+
+    def _follow(self, url: str, headers: dict[str, str], result: FetchResult, watch: _Watch, now: datetime) -> None:
+        """Request `url`, following redirects by hand; fills `result` or raises."""
+        s = self.settings
+        current, permanent, visited = url, True, {url}
+        for _hop in range(s.max_redirects + 1):
+            with self._host_slot(current):
+                watch.start()
+                remaining = watch.remaining()
+                if remaining <= 0:
+                    raise _Abandon(f"no complete answer within {s.total_timeout:g} s (server too slow); abandoned")
+                resp = self.session.get(
+                    current,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(min(s.connect_timeout, remaining), min(s.read_timeout, remaining)),
+                )
+                try:
+                    location = resp.headers.get("Location")
+                    if resp.status_code in (301, 302, 303, 307, 308) and location:
+                        nxt = urljoin(current, location.strip())
+                        permanent = permanent and resp.status_code in (301, 308)
+                        if nxt in visited:
+                            result.status = resp.status_code
+                            raise _Abandon(f"redirect loop ({current} -> {nxt})")
+                        visited.add(nxt)
+                        current = nxt
+                        continue
+                    result.final_url = current
+                    if current != url and permanent:
+                        result.permanent_url = current
+                    self._read(resp, result, watch, now)
+                    return
+                finally:
+                    resp.close()
+        raise _Abandon(f"too many redirects (more than {s.max_redirects})")
 
     def _done(self, result: FetchResult, start: float) -> FetchResult:
         result.elapsed = time.monotonic() - start
         return result
 
-    def _read(self, resp: requests.Response, result: FetchResult, deadline: float, now: datetime) -> None:
+    def _read(self, resp: requests.Response, result: FetchResult, watch: _Watch, now: datetime) -> None:
         s = self.settings
         result.status = resp.status_code
         result.content_type = resp.headers.get("Content-Type")
@@ -216,8 +349,8 @@ class Fetcher:
         size = 0
         raw = resp.raw
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = watch.remaining()
+            if remaining <= 0 or watch.expired:
                 raise _Abandon(f"download not finished within {s.total_timeout:g} s (server too slow); abandoned")
             _limit_socket_wait(raw, min(remaining, s.read_timeout))
             try:
@@ -233,6 +366,9 @@ class Fetcher:
             if size > s.max_bytes:
                 raise _Abandon(f"response larger than {_mb(s.max_bytes)}; abandoned while downloading")
             chunks.append(chunk)
+        if watch.expired:
+            # The deadline timer shut the socket: that end of data is not the end of the body.
+            raise _Abandon(f"download not finished within {s.total_timeout:g} s (server too slow); abandoned")
         result.body = b"".join(chunks)
 
 

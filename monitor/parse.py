@@ -26,8 +26,16 @@ from monitor.model import MonitorError
 # A double-gzipped body (Content-Encoding undone once) is decompressed at
 # most to this size: the fetch cap already bounds what we were sent.
 MAX_INFLATED = 50_000_000
-_JSONFEED_VERSION = "https://jsonfeed.org/version/1"
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html\b)", re.I | re.S)
+# JSON Feed 1.0 documents in the wild give the version URL with http: as
+# often as with https:; both name the same spec.
+_JSONFEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.\d+)?/?$")
+_BOM = b"\xef\xbb\xbf"
+# An HTML page is known by its first element, after any XML declaration,
+# comments and doctype: a page that quotes feed markup (a blog post about
+# Atom, a feed wrapped in <body>) is still a page, not a feed.
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:(?:<!--.*?-->|<!doctype\s+html[^>]*>)\s*)*<(?:html|head|body)\b", re.I | re.S
+)
 
 
 class FeedError(MonitorError):
@@ -60,26 +68,37 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
     if body[:2] == b"\x1f\x8b":
         body = _gunzip(body)
     stripped = body.lstrip()
+    if stripped.startswith(_BOM):
+        stripped = stripped[len(_BOM):].lstrip()
     if not stripped:
         raise FeedError("not a feed: the response body is empty")
     ctype = (content_type or "").split(";")[0].strip().lower()
-    if stripped[:1] in (b"{", b"[") or ctype in ("application/feed+json", "application/json"):
+    # The body decides, not the Content-Type: servers label feeds text/html,
+    # application/octet-stream or application/json more often than not.
+    if stripped[:1] in (b"{", b"["):
         return _parse_json_feed(stripped)
+    if _HTML_START.match(stripped[:8192]):
+        raise FeedError("not a feed: the URL returned an HTML page")
     if stripped[:5] == b"<?xml":
         # Whitespace before the XML declaration makes expat give up and
         # feedparser fall back to its slower, looser parser.
         body = stripped
-    d = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False, response_headers=_headers(base_url, content_type))
-    entries = [_entry(e) for e in d.entries]
+    d = feedparser.parse(
+        body, sanitize_html=False, resolve_relative_uris=False, response_headers=_headers(base_url, content_type)
+    )
+    feed = d.get("feed", {})
+    # Atom entries without an author have the feed's (RFC 4287, 4.2.1); an
+    # RSS channel's editor is not the author of its items.
+    feed_author = (feed.get("author") or None) if str(d.get("version", "")).startswith("atom") else None
+    entries = [_entry(e, feed_author) for e in d.entries if _has_content(e)]
     reason = _bozo_reason(d)
     if not entries:
         if not d.get("version"):
-            if _HTML_START.match(body[:4096]) or ctype in ("text/html", "application/xhtml+xml"):
+            if ctype in ("text/html", "application/xhtml+xml") and not d.entries:
                 raise FeedError("not a feed: the URL returned an HTML page")
             raise FeedError(f"not a feed: {reason or 'no RSS, Atom or JSON Feed document found'}")
         if reason:
             raise FeedError(f"malformed feed with no entries: {reason}")
-    feed = d.get("feed", {})
     return ParsedFeed(
         title=_clean_title(feed.get("title", "")),
         link=feed.get("link") or None,
@@ -90,19 +109,30 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
 
 
 def _headers(base_url: str, content_type: str | None) -> dict[str, str]:
-    headers = {"content-location": base_url}
-    if content_type:
-        headers["content-type"] = content_type
-    return headers
+    # feedparser follows RFC 3023 to the letter: text/xml without a charset
+    # means US-ASCII, and no Content-Type at all means ISO-8859-1 (a UTF-8
+    # feed without an encoding declaration turns to mojibake). What works
+    # is what browsers do: the HTTP charset if the server named one, else
+    # the document's own declaration or BOM, else UTF-8. An XML media type
+    # with only the server's charset gives feedparser exactly that.
+    charset = ""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip("\"'"):
+            charset = "; charset=" + value.strip().strip("\"'")
+    return {"content-location": base_url, "content-type": "application/xml" + charset}
+
+
+def _has_content(e: Any) -> bool:
+    # An illegally nested <item/> becomes an entry with nothing in it; it is
+    # not an article (and all such would share one fallback guid).
+    return any(e.get(k) for k in ("title", "link", "id", "summary", "content"))
 
 
 def _bozo_reason(d: Any) -> str | None:
     if not d.get("bozo"):
         return None
     exc = d.get("bozo_exception")
-    # An encoding declared one way and read another is not a defect users can act on.
-    if exc is not None and type(exc).__name__ in ("CharacterEncodingOverride",):
-        return None
     text = str(exc) if exc is not None else "unknown problem"
     return " ".join(text.split())[:300]
 
@@ -131,7 +161,18 @@ def _clean_title(text: str) -> str:
     return " ".join((text or "").split())
 
 
-def _entry(e: Any) -> RawEntry:
+# RSS 2.0's <author> is an e-mail address, often with the name in brackets.
+_EMAIL_AND_NAME = re.compile(r"^\s*[^\s@()]+@[^\s@()]+\s*\(\s*([^()]+?)\s*\)\s*$")
+
+
+def _author_name(author: str | None) -> str | None:
+    if not author:
+        return None
+    m = _EMAIL_AND_NAME.match(author)
+    return m.group(1) if m else author
+
+
+def _entry(e: Any, feed_author: str | None = None) -> RawEntry:
     content = ""
     for c in e.get("content") or []:
         value = c.get("value") or ""
@@ -140,14 +181,14 @@ def _entry(e: Any) -> RawEntry:
     summary = e.get("summary") or ""
     if summary and summary == content:
         summary = ""
-    author = e.get("author") or None
+    author = _author_name(e.get("author"))
     if not author and e.get("authors"):
         author = ", ".join(a.get("name", "") for a in e["authors"] if a.get("name")) or None
     return RawEntry(
         guid=(e.get("id") or None),
         link=(e.get("link") or None),
         title=e.get("title") or "",
-        author=author,
+        author=author or feed_author,
         published=_utc(e.get("published_parsed")) or _utc(e.get("updated_parsed")),
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags") or [] if t.get("term") or t.get("label")],
         summary_html=summary,
@@ -160,9 +201,9 @@ def _parse_json_feed(body: bytes) -> ParsedFeed:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FeedError(f"not a feed: invalid JSON ({exc})") from None
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(_JSONFEED_VERSION):
+    if not isinstance(doc, dict) or not _JSONFEED_VERSION.match(str(doc.get("version", "")).strip()):
         raise FeedError("not a feed: JSON without a jsonfeed.org version (not a JSON Feed)")
-    version = str(doc["version"]).rsplit("/", 1)[-1]
+    version = str(doc["version"]).strip().rstrip("/").rsplit("/", 1)[-1]
     items = doc.get("items")
     if not isinstance(items, list):
         raise FeedError("malformed JSON Feed: 'items' is missing or not a list")

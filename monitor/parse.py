@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -152,7 +153,7 @@ def _utc(t: Any) -> datetime | None:
     if not t:
         return None
     try:
-        return datetime(*t[:6], tzinfo=timezone.utc)
+        return datetime(t[0], t[1], t[2], t[3], t[4], t[5], tzinfo=timezone.utc)
     except (TypeError, ValueError):
         return None
 
@@ -233,12 +234,17 @@ def _json_date(value: Any) -> datetime | None:
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
+def _json_author_names(holder: dict[str, Any]) -> list[str]:
+    # 1.1 has "authors" (a list), 1.0 had "author" (an object); a publisher
+    # may get either shape wrong, which must not break the feed.
+    authors = holder.get("authors")
+    if not isinstance(authors, list):
+        authors = [holder.get("author")]
+    return [a["name"].strip() for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"].strip()]
+
+
 def _json_authors(item: dict[str, Any], doc: dict[str, Any]) -> str | None:
-    authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else None)
-    if not authors:
-        authors = doc.get("authors") or ([doc["author"]] if isinstance(doc.get("author"), dict) else [])
-    names = [a.get("name") for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
-    return ", ".join(names) or None
+    return ", ".join(_json_author_names(item) or _json_author_names(doc)) or None
 
 
 def _json_entry(item: dict[str, Any], doc: dict[str, Any]) -> RawEntry:
@@ -248,13 +254,13 @@ def _json_entry(item: dict[str, Any], doc: dict[str, Any]) -> RawEntry:
 
     content = text("content_html")
     if not content and text("content_text"):
-        from html import escape
-
         content = escape(text("content_text"))
     guid = item.get("id")
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    tags = item.get("tags")
+    if not isinstance(tags, list):
+        tags = []
     return RawEntry(
-        guid=str(guid) if guid not in (None, "") else None,
+        guid=str(guid).strip() or None if isinstance(guid, (str, int)) and not isinstance(guid, bool) else None,
         link=text("url") or text("external_url") or None,
         title=text("title"),
         author=_json_authors(item, doc),

@@ -264,3 +264,22 @@ def test_atom_entry_inherits_the_feed_author_but_rss_items_do_not_inherit_the_ed
     assert parse_file(FEEDS / "atom10.atom").entries[1].author == "Notes Staff"
     body = b'<rss version="2.0"><channel><title>t</title><managingEditor>ed@x.example (Ed)</managingEditor><item><title>x</title></item></channel></rss>'
     assert parse_feed(body, BASE).entries[0].author is None
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"id": "a", "authors": 5, "author": {"name": "Old Style"}}, ("a", "Old Style", [], None)),
+        ({"id": "a", "authors": "Ana"}, ("a", "Feed Staff", [], None)),
+        ({"id": "a", "authors": [{"name": "  "}, {"name": 3}, "Ana"]}, ("a", "Feed Staff", [], None)),
+        ({"id": 7, "tags": "OpenAI"}, ("7", "Feed Staff", [], None)),
+        ({"id": {"x": 1}, "tags": ["Azure", 3, None]}, (None, "Feed Staff", ["Azure"], None)),
+        ({"id": True, "date_published": "yesterday"}, (None, "Feed Staff", [], None)),
+        ({"id": " ", "date_published": "2026-11-20T10:00:00"}, (None, "Feed Staff", [], "2026-11-20T10:00:00+00:00")),
+        ({"id": "b", "date_published": "2026-11-20T10:00:00+05:30"}, ("b", "Feed Staff", [], "2026-11-20T04:30:00+00:00")),
+    ],
+)
+def test_json_feed_fields_of_the_wrong_shape_do_not_break_the_feed(item: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "authors": [{"name": "Feed Staff"}], "items": [item]})
+    e = parse_feed(body.encode(), BASE).entries[0]
+    assert (e.guid, e.author, e.categories, e.published.isoformat() if e.published else None) == expected

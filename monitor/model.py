@@ -60,6 +60,17 @@ class Match:
     end: int
 
 
+@dataclass(frozen=True)
+class StoryKey:
+    """Where a new article may join a story: its packed MinHash signature and LSH band keys.
+
+    Computed by monitor.stories, stored and looked up by storage as opaque values.
+    """
+
+    signature: bytes
+    band_keys: tuple[str, ...]
+
+
 @dataclass
 class Tagging:
     """What the rules concluded about one article."""

@@ -29,11 +29,11 @@ from typing import Any
 from monitor.clean import to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
-from monitor.model import Article, MonitorError, StorageError, Tagging
+from monitor.model import Article, MonitorError, StorageError, StoryKey, Tagging
 from monitor.parse import parse_feed
 from monitor.stories import DEFAULT_WINDOW, choose_story_from_rows, story_key
 from rules import RuleSet
-from storage import Feed, FeedUpdate, Store, StoryChooser, StoryKey
+from storage import Feed, FeedUpdate, Store, StoryChooser
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -135,8 +135,7 @@ def parse_clean_tag(
         article = to_article(raw, base_url=base_url, fetched_at=now)
         items.append((article, tag_article(ruleset, article, name)))
         # The story key is computed here, in parallel, not in the single writer thread.
-        k = story_key(article.title, article.text, article.published)
-        keys.append(StoryKey(signature=k.signature, band_keys=k.band_keys))
+        keys.append(story_key(article.title, article.text, article.published))
     return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items, story_keys=keys)
 
 

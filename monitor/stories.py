@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from monitor.model import StoryKey
+
 # --- parameters ---------------------------------------------------------------------------------
 
 NUM_PERM = 64  # the similarity estimate uses all 64 values (std 0.06 at J=0.3)
@@ -242,14 +244,6 @@ def unpack(blob: bytes) -> tuple[int, ...]:
 
 
 # --- deciding ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoryKey:
-    """What the pipeline computes before writing: the packed signature and its band keys."""
-
-    signature: bytes
-    band_keys: tuple[str, ...]
 
 
 def story_key(title: str, text: str, published: datetime, *, num_perm: int = NUM_PERM) -> StoryKey:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from monitor.model import Article, Match, NotFound, StorageError, Tagging
+from monitor.model import Article, Match, NotFound, StorageError, StoryKey, Tagging
 from storage.schema import migrations
 
 
@@ -89,14 +89,6 @@ class FeedUpdate:
     site_url: str | None = None
     bytes: int = 0
     elapsed: float = 0.0
-
-
-@dataclass(frozen=True)
-class StoryKey:
-    """Where a new article may join a story: its MinHash signature and LSH band keys."""
-
-    signature: bytes
-    band_keys: tuple[str, ...]
 
 
 # Given the new article, its key and the candidate rows found by band keys

@@ -365,10 +365,16 @@ def make_digest(
             max_items_per_tag=config.digest.max_items_per_tag,
             trends=[dg.TagTrend(r.tag, article_trends.days, r.counts, r.spike) for r in shown],
         )
-        paths = dg.write_digest(
-            d, config.digest_dir, formats, sparkline=lambda counts, spike: sparkline_svg(counts, spike=spike)
-        )
-        dg.write_index(config.digest_dir, generated_at=now)
+        try:
+            paths = dg.write_digest(
+                d, config.digest_dir, formats, sparkline=lambda counts, spike: sparkline_svg(counts, spike=spike)
+            )
+            dg.write_index(config.digest_dir, generated_at=now)
+        except OSError as exc:
+            # A full disk or a read-only folder: one clear line; files already there are untouched
+            # (each is written to a temporary file and renamed into place).
+            where = exc.filename or config.digest_dir
+            raise MonitorError(f"{where}: cannot write the digest: {exc.strerror or exc}") from None
         count = len(dg.digest_item_ids(d))
         store.record_digest(day.isoformat(), generated_at=now, items=count, paths=[str(p) for p in paths])
         result = DigestResult(day, count, paths)

@@ -125,3 +125,26 @@ def test_a_failing_job_is_logged_and_the_scheduler_goes_on(caplog: pytest.LogCap
         scheduler.shutdown(wait=True)
     assert "job poll failed: RuntimeError: boom in the job" in caplog.text
     assert "Traceback" in caplog.text  # a bug keeps its traceback in the log
+
+
+def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_files(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from monitor import digest as dg
+    from monitor.model import MonitorError
+
+    cfg = load_config(stored(httpserver, tmp_path))
+    make_digest(cfg, DAY, now=NOW)
+    before = (cfg.digest_dir / "2026-11-19.md").read_bytes()
+
+    def disk_full(src: str, dst: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", dst)
+
+    monkeypatch.setattr(dg.os, "replace", disk_full)
+    with pytest.raises(MonitorError, match="2026-11-19.md: cannot write the digest: No space left on device"):
+        make_digest(cfg, DAY, now=NOW + timedelta(hours=1))
+    monkeypatch.undo()
+    assert (cfg.digest_dir / "2026-11-19.md").read_bytes() == before
+    assert not [p for p in cfg.digest_dir.iterdir() if p.name.startswith(".")]  # no temporary files left

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol
 from html import unescape
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
 
@@ -81,6 +81,8 @@ def canonical_url(url: str) -> str:
     if scheme not in ("http", "https"):
         return url
     host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets
     try:
         port = parts.port
     except ValueError:
@@ -90,13 +92,17 @@ def canonical_url(url: str) -> str:
         netloc = f"{host}:{port}"
     if parts.username or parts.password:
         netloc = f"{parts.username or ''}{':' + parts.password if parts.password else ''}@{netloc}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES)
-    ]
+    # Other parameters are kept byte for byte and in order: re-encoding them
+    # would turn `?a%20b` into `?a+b` and `?flag` into `?flag=`, which some
+    # servers read differently.
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(param: str) -> bool:
+    key = unquote_plus(param.split("=", 1)[0]).strip().lower()
+    return key in TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
 
 
 def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Article:
@@ -111,12 +117,19 @@ def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Art
     title = html_to_text(raw.title or "")
     summary_text = html_to_text(raw.summary_html or "")
     content_text = html_to_text(raw.content_html or "")
+    fetched_at = fetched_at.astimezone(timezone.utc)
     published, from_feed = raw.published, True
     if published is None or published > fetched_at:
         published, from_feed = fetched_at, False
+    else:
+        published = published.astimezone(timezone.utc)
     guid = (raw.guid or "").strip() or url
     if not guid:
-        guid = "sha1:" + hashlib.sha1(f"{title}\n{summary_text}".encode()).hexdigest()
+        # No id and no link: the text is all that tells entries apart. (The
+        # content counts only when there is no title or summary, so ids
+        # stored before it counted at all stay the same.)
+        basis = f"{title}\n{summary_text}" if title or summary_text else f"\n\n{content_text}"
+        guid = "sha1:" + hashlib.sha1(basis.encode()).hexdigest()
     if not url:
         url = guid if guid.startswith(("http://", "https://")) else f"urn:entry:{guid}"
     return Article(

@@ -190,7 +190,9 @@ def _entry(e: Any, feed_author: str | None = None) -> RawEntry:
         link=(e.get("link") or None),
         title=e.get("title") or "",
         author=author or feed_author,
-        published=_utc(e.get("published_parsed")) or _utc(e.get("updated_parsed")),
+        # dict.get: feedparser's own get() answers a missing updated_parsed
+        # with published_parsed and a DeprecationWarning.
+        published=_utc(dict.get(e, "published_parsed")) or _utc(dict.get(e, "updated_parsed")),
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags") or [] if t.get("term") or t.get("label")],
         summary_html=summary,
         content_html=content,

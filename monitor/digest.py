@@ -422,7 +422,8 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
     if d.trends:
         rows = []
         for tr in d.trends:
-            svg = sparkline(tr.counts, tr.spike) if sparkline else ""
+            # Without a drawing (e-mail), the numbers themselves.
+            svg = sparkline(tr.counts, tr.spike) if sparkline else esc(" ".join(str(c) for c in tr.counts))
             spike = ' <b class="warn">spike</b>' if tr.spike else ""
             rows.append(f"<tr><td>{esc(tr.tag)}</td><td>{svg}</td><td>{tr.counts[-1]}{spike}</td></tr>")
         parts.append(f"<h2>Trends, last {len(d.trends[0].counts)} days</h2><table>" + "".join(rows) + "</table>")

@@ -432,3 +432,19 @@ def test_index_and_atom_feed_escape_feed_text(tmp_path: Path) -> None:
     # The characters XML forbids became U+FFFD; the rest is the payload, as text.
     assert [e.full_text() for e in inner.tags("li")] == [t[:-2] + "\ufffd\ufffd" for t in top_titles]
     assert TEXT_PAYLOADS[0] in inner.tags("p")[0].full_text()  # tag names in the counts line
+
+
+def test_trend_drawings_are_ours_and_plain_numbers_without_them() -> None:
+    from monitor.trends import sparkline_svg
+
+    payload = TEXT_PAYLOADS[6]  # <svg onload=alert(1)>
+    d = digest_of([make_item()], trends=[TagTrend(payload, [DAY, DAY], [3, 9], spike=True)])
+    drawn = Page(render_html(d, sparkline=lambda counts, spike: sparkline_svg(counts, spike=spike)))
+    (svg,) = drawn.tags("svg")
+    assert svg.parent is not None and svg.parent.tag == "td"
+    drawing = [e for e in drawn.elements if e is svg or svg in e.ancestors()]
+    assert {e.tag for e in drawing} == {"svg", "title", "polyline", "circle"}
+    assert not any(n.startswith("on") or n in ("href", "src", "xlink:href", "style") for e in drawing for n, _ in e.attrs)
+    assert drawn.tags("td")[0].full_text() == payload  # the tag name stays text, outside the drawing
+    plain = assert_safe(render_html(d), BASE_HREFS)  # e-mail: no drawing, the counts as text
+    assert [td.full_text() for td in plain.tags("td")] == [payload, "3 9", "9 spike"]

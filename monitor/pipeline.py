@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -151,11 +152,22 @@ def choose_story(window: timedelta) -> StoryChooser:
 _worker_ruleset: RuleSet | None = None
 
 
-def _init_worker(ruleset: RuleSet) -> None:
+def _init_worker(ruleset: RuleSet, parent_pid: int) -> None:
     global _worker_ruleset
     _worker_ruleset = ruleset
     # Ctrl-C reaches the whole process group; the parent decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # If the parent is killed outright (SIGKILL, the OOM killer) nothing tells
+    # the pool's workers, which would wait forever on a queue whose other end
+    # they hold themselves. Leave as soon as we are orphaned.
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="orphan-watch").start()
+
+
+def _exit_when_orphaned(parent_pid: int, every: float = 1.0) -> None:
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent_pid:
+            os._exit(0)
 
 
 def _worker_parse(body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime) -> _Parsed:
@@ -193,7 +205,7 @@ class ParserPool:
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_worker,
-                    initargs=(ruleset,),
+                    initargs=(ruleset, os.getpid()),
                 )
                 self._version = ruleset.version
             return self._executor

@@ -171,8 +171,9 @@ class SlowFeeds(BaseHTTPRequestHandler):
         pass
 
 
-def test_sigterm_during_a_poll_exits_cleanly_with_a_consistent_database(
-    tmp_path: Path, subprocess_env: dict[str, str]
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_signal_during_a_poll_leaves_a_consistent_database(
+    tmp_path: Path, subprocess_env: dict[str, str], sig: signal.Signals
 ) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowFeeds)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -198,11 +199,14 @@ def test_sigterm_during_a_poll_exits_cleanly_with_a_consistent_database(
                 except sqlite3.OperationalError:
                     pass
         assert stored >= 2, "the poll never got going"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert "received SIGTERM" in err and err.strip().splitlines()[-1].endswith("monitor stopped")
-        assert "Traceback" not in err
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL  # no goodbye, but nothing half-written either
+        else:
+            assert proc.returncode == 0, err
+            assert f"received {sig.name}" in err and err.strip().splitlines()[-1].endswith("monitor stopped")
+            assert "Traceback" not in err
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             polled = conn.execute("SELECT count(*) FROM feeds WHERE last_fetched IS NOT NULL").fetchone()[0]
@@ -213,5 +217,14 @@ def test_sigterm_during_a_poll_exits_cleanly_with_a_consistent_database(
                 "LEFT JOIN entries e ON e.feed_id = f.id GROUP BY f.id"
             ).fetchall()
             assert all((done and n == 20) or (not done and n == 0) for done, n in per_feed), per_feed
+        # Started again, it carries on: the feeds not yet polled are due and get stored.
+        again = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--once"], cwd=tmp_path, env=subprocess_env,
+            capture_output=True, text=True, timeout=120,
+        )
+        assert again.returncode == 0, again.stderr
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM feeds WHERE last_fetched IS NULL").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 40 * 20
     finally:
         server.shutdown()

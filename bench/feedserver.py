@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-# Mostly everyday news words; one item in ten also carries a sentence about
-# the partnership, as a real tech feed would. (An all-keyword vocabulary
+# Everyday function words mixed with a large made-up vocabulary; one item in
+# ten also carries a sentence about the partnership, as a real tech feed would. (An all-keyword vocabulary
 # measures the rules' worst case instead; bench/rules.py covers that.)
 WORDS = (
     "the a of and to in for on with as by at from that this it is was will could would said says report "
@@ -37,13 +37,27 @@ RELEVANT = [
 ]
 
 
+def _vocabulary(size: int = 6000) -> list[str]:
+    """Made-up words (syllable pairs and triples): a news-sized vocabulary, so two
+    unrelated items share few words, as in real feeds."""
+    syl = [c + v for c in "bcdfghklmnprstvz" for v in "aeiou"]
+    rng = random.Random(11)
+    out: set[str] = set()
+    while len(out) < size:
+        out.add("".join(rng.choice(syl) for _ in range(rng.choice((2, 3)))))
+    return sorted(out)
+
+
+VOCABULARY = WORDS[:50] + _vocabulary()
+
+
 def make_feed(n: int, entries: int, rng: random.Random) -> bytes:
     base = datetime(2026, 11, 20, tzinfo=timezone.utc)
     items = []
     for i in range(entries):
-        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))).capitalize()
+        title = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(6, 12))).capitalize()
         paras = "".join(
-            "<p>" + " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 80))) + ".</p>" for _ in range(4)
+            "<p>" + " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(40, 80))) + ".</p>" for _ in range(4)
         )
         if i % 10 == 0:
             sentence = RELEVANT[(n + i) % len(RELEVANT)]

@@ -411,20 +411,31 @@ class Store:
         return story_id
 
     def story_candidates(
-        self, band_keys: Sequence[str], *, around: datetime, window: timedelta, exclude: int | None = None
+        self,
+        band_keys: Sequence[str],
+        *,
+        around: datetime,
+        window: timedelta,
+        exclude: int | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Articles sharing at least one band key, published within `window` of `around`.
+        """Articles sharing band keys with a new one, published within `window` of `around`.
 
-        An index lookup per band key: the cost does not grow with the number of stored articles.
+        An index lookup per band key, so the cost does not grow with the
+        number of stored articles. At most `limit` candidates, those sharing
+        the most bands first (the most similar): a day of near-identical
+        items (stock tickers, weather notes) cannot make one placement
+        compare thousands of signatures.
         """
         if not band_keys:
             return []
         marks = ",".join("?" for _ in band_keys)
         cur = self.db.execute(
-            "SELECT DISTINCT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id "
+            "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id, count(*) AS shared "
             f"FROM story_bands b JOIN articles a ON a.id = b.article_id WHERE b.band_key IN ({marks}) "
-            "AND a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL",
-            (*band_keys, iso(around - window), iso(around + window), exclude or 0),
+            "AND a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL "
+            "GROUP BY a.id ORDER BY shared DESC, a.id DESC LIMIT ?",
+            (*band_keys, iso(around - window), iso(around + window), exclude or 0, limit),
         )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]

@@ -347,3 +347,17 @@ def test_new_articles_are_placed_in_stories_through_band_keys(store: Store) -> N
     assert seen[1] == [s1.new_ids[0]] and seen[2] == [] and seen[3] == []
     members = store.db.execute("SELECT members FROM stories WHERE id = ?", (first["story_id"],)).fetchone()[0]
     assert members == 2 and s2.new == 2
+
+
+def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> None:
+    from storage import StoryKey
+
+    f = feed(store)
+    keys = [StoryKey(f"s{i}".encode(), ("0:common", f"1:k{i}")) for i in range(30)]
+    close = StoryKey(b"close", ("0:common", "1:target", "2:target"))
+    items = [(art(f"g{i}", f"https://n.example/{i}", f"Item {i}"), Tagging()) for i in range(30)]
+    items.append((art("close", "https://n.example/close", "Close one"), Tagging()))
+    store.save_poll(f, OK, items, now=NOW, story_keys=[*keys, close], choose_story=lambda a, k, rows: None)
+    found = store.story_candidates(["0:common", "1:target", "2:target"], around=NOW, window=timedelta(days=3), limit=5)
+    assert len(found) == 5
+    assert found[0]["title"] == "Close one" and found[0]["shared"] == 3

@@ -282,10 +282,9 @@ class Store:
         stats = SaveStats()
         with self._writing():
             for n, (article, tagging) in enumerate(items):
-                article_id = self._save_entry(feed, article, tagging, now, rules_version, stats)
-                key = story_keys[n] if story_keys is not None else None
-                if article_id is not None and key is not None and choose_story is not None:
-                    self._place_in_story(article_id, article, key, choose_story, story_window)
+                key = story_keys[n] if story_keys is not None and choose_story is not None else None
+                story = (key, choose_story, story_window) if key is not None and choose_story is not None else None
+                self._save_entry(feed, article, tagging, now, rules_version, stats, story)
             self._apply_update(feed, update, now)
             self.db.execute(
                 "INSERT INTO fetch_log (feed_id, at, status, http_status, new, updated, linked, bytes, elapsed, "
@@ -307,7 +306,14 @@ class Store:
         return stats
 
     def _save_entry(
-        self, feed: Feed, a: Article, t: Tagging, now: datetime, rules_version: str | None, stats: SaveStats
+        self,
+        feed: Feed,
+        a: Article,
+        t: Tagging,
+        now: datetime,
+        rules_version: str | None,
+        stats: SaveStats,
+        story: tuple[StoryKey, StoryChooser, timedelta] | None = None,
     ) -> int | None:
         """Store or link one entry; returns the id of a newly stored article, else None."""
         digest = content_hash(a.title, a.text)
@@ -343,11 +349,14 @@ class Store:
             )
             stats.linked += 1
             return None
+        # The story is chosen before the insert: setting it afterwards would
+        # rewrite the row, and the FTS trigger would index the text twice.
+        story_id = self._choose_story(a, *story) if story else None
         cur = self.db.execute(
             "INSERT INTO articles (feed_id, guid, url, link, title, author, published, published_from_feed, "
             "first_seen, updated_at, categories, summary_html, summary_text, content_html, content_text, "
-            "content_hash, score, flagged, tags, tag_scores, matches, rules_version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_hash, score, flagged, tags, tag_scores, matches, rules_version, story_id, signature) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 feed.id,
                 a.guid,
@@ -371,6 +380,8 @@ class Store:
                 json.dumps(t.tag_scores),
                 json.dumps([_match_to_json(m) for m in t.matches]),
                 rules_version,
+                story_id,
+                story[0].signature if story else None,
             ),
         )
         article_id = int(cur.lastrowid or 0)
@@ -378,35 +389,32 @@ class Store:
             "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
             (feed.id, a.guid, article_id, a.url, iso(now)),
         )
-        self._write_tags(article_id, t.tags if t.flagged else [])
+        if t.flagged and t.tags:
+            self._write_tags(article_id, t.tags, fresh=True)
+        if story:
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
+                [(b, article_id) for b in story[0].band_keys],
+            )
         stats.new += 1
         stats.flagged += int(t.flagged)
         stats.new_ids.append(article_id)
         return article_id
 
-    def _place_in_story(
-        self, article_id: int, a: Article, key: StoryKey, choose: StoryChooser, window: timedelta
-    ) -> int:
-        candidates = self.story_candidates(key.band_keys, around=a.published, window=window, exclude=article_id)
+    def _choose_story(self, a: Article, key: StoryKey, choose: StoryChooser, window: timedelta) -> int:
+        """The story a new article joins (or a new one), with the story's counts updated."""
+        candidates = self.story_candidates(key.band_keys, around=a.published, window=window)
         story_id = choose(a, key, candidates)
         when = iso(a.published)
         if story_id is None:
             cur = self.db.execute(
                 "INSERT INTO stories (first_seen, last_seen, members) VALUES (?, ?, 1)", (when, when)
             )
-            story_id = int(cur.lastrowid or 0)
-        else:
-            self.db.execute(
-                "UPDATE stories SET members = members + 1, first_seen = min(first_seen, ?), "
-                "last_seen = max(last_seen, ?) WHERE id = ?",
-                (when, when, story_id),
-            )
+            return int(cur.lastrowid or 0)
         self.db.execute(
-            "UPDATE articles SET story_id = ?, signature = ? WHERE id = ?", (story_id, key.signature, article_id)
-        )
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
-            [(b, article_id) for b in key.band_keys],
+            "UPDATE stories SET members = members + 1, first_seen = min(first_seen, ?), "
+            "last_seen = max(last_seen, ?) WHERE id = ?",
+            (when, when, story_id),
         )
         return story_id
 
@@ -468,8 +476,9 @@ class Store:
         )
         self._set_tagging(article_id, t, now, rules_version, record_changes=False)
 
-    def _write_tags(self, article_id: int, tags: Iterable[str]) -> None:
-        self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
+    def _write_tags(self, article_id: int, tags: Iterable[str], *, fresh: bool = False) -> None:
+        if not fresh:
+            self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", [(article_id, x) for x in tags]
         )

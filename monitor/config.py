@@ -133,6 +133,7 @@ class Config:
     digest: DigestConfig
     digest_dir: Path
     story_window_days: int = 3
+    stories_enabled: bool = True
     trend_window: int = 14
     spike_factor: float = 2.0
     spike_min_count: int = 3
@@ -389,7 +390,8 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     digest_dir = resolve(r.get(r.table(data, "digest"), "output_dir", str, str(data_dir / "digests"), "digest.output_dir"))
 
     stories = r.table(data, "stories")
-    r.unknown(stories, {"window_days"}, "stories.")
+    r.unknown(stories, {"window_days", "enabled"}, "stories.")
+    stories_enabled = r.get(stories, "enabled", bool, True, "stories.enabled")
     story_window_days = r.positive(stories, "window_days", 3, "stories.window_days")
     if story_window_days > 7:
         # Band keys are scoped to 7-day periods (monitor.stories.PERIOD): a longer window would miss pairs.
@@ -434,6 +436,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         digest=digest,
         digest_dir=digest_dir,
         story_window_days=story_window_days,
+        stories_enabled=stories_enabled,
         trend_window=trend_window,
         spike_factor=spike_factor,
         spike_min_count=spike_min_count,

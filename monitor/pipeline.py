@@ -123,7 +123,13 @@ class _Parsed:
 
 
 def parse_clean_tag(
-    ruleset: RuleSet, body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime
+    ruleset: RuleSet,
+    body: bytes,
+    base_url: str,
+    content_type: str | None,
+    feed_name: str | None,
+    now: datetime,
+    stories: bool = True,
 ) -> _Parsed:
     """Bytes to tagged articles: the pure middle of the pipeline (runs in a thread or a worker process)."""
     try:
@@ -135,8 +141,9 @@ def parse_clean_tag(
     for raw in parsed.entries:
         article = to_article(raw, base_url=base_url, fetched_at=now)
         items.append((article, tag_article(ruleset, article, name)))
-        # The story key is computed here, in parallel, not in the single writer thread.
-        keys.append(story_key(article.title, article.text, article.published))
+        if stories:
+            # The story key is computed here, in parallel, not in the single writer thread.
+            keys.append(story_key(article.title, article.text, article.published))
     return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items, story_keys=keys)
 
 
@@ -170,9 +177,11 @@ def _exit_when_orphaned(parent_pid: int, every: float = 1.0) -> None:
             os._exit(0)
 
 
-def _worker_parse(body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime) -> _Parsed:
+def _worker_parse(
+    body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime, stories: bool = True
+) -> _Parsed:
     assert _worker_ruleset is not None
-    return parse_clean_tag(_worker_ruleset, body, base_url, content_type, feed_name, now)
+    return parse_clean_tag(_worker_ruleset, body, base_url, content_type, feed_name, now, stories)
 
 
 def default_processes() -> int:
@@ -246,6 +255,7 @@ class Pipeline:
         processes: int | None = None,
         parser_pool: ParserPool | None = None,
         story_window: timedelta = DEFAULT_WINDOW,
+        stories: bool = True,
     ):
         self.store = store
         self.fetcher = fetcher
@@ -255,6 +265,7 @@ class Pipeline:
         self.processes = default_processes() if processes is None else processes
         self.parser_pool = parser_pool
         self.story_window = story_window
+        self.stories = stories
         self._choose_story = choose_story(story_window)
         self._cpu: Executor | None = None
         self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
@@ -397,7 +408,7 @@ class Pipeline:
         cpu = self._cpu
         if cpu is not None:
             try:
-                parsed = cpu.submit(_worker_parse, body, url, content_type, name, now).result()
+                parsed = cpu.submit(_worker_parse, body, url, content_type, name, now, self.stories).result()
                 with self._count_lock:
                     self.parsed_in_processes += 1
                 return parsed
@@ -408,7 +419,7 @@ class Pipeline:
                     self.parser_pool.discard()
             except RuntimeError:  # the pool was shut down under us (a stop request)
                 pass
-        return parse_clean_tag(ruleset, body, url, content_type, name, now)
+        return parse_clean_tag(ruleset, body, url, content_type, name, now, self.stories)
 
     def _write(self, work: _Work, now: datetime, rules_version: str) -> FeedReport:
         feed, update = work.feed, work.update

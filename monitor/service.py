@@ -87,6 +87,7 @@ def poll_once(
             concurrency=config.concurrency,
             parser_pool=parser_pool,
             story_window=timedelta(days=config.story_window_days),
+            stories=config.stories_enabled,
         )
         if progress and sys.stderr.isatty() and feeds:
             with click.progressbar(length=len(feeds), label="Polling", file=sys.stderr) as bar:

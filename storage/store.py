@@ -426,24 +426,35 @@ class Store:
         window: timedelta,
         exclude: int | None = None,
         limit: int = 100,
+        per_band: int = 25,
     ) -> list[dict[str, Any]]:
         """Articles sharing band keys with a new one, published within `window` of `around`.
 
-        An index lookup per band key, so the cost does not grow with the
-        number of stored articles. At most `limit` candidates, those sharing
-        the most bands first (the most similar): a day of near-identical
-        items (stock tickers, weather notes) cannot make one placement
-        compare thousands of signatures.
+        Bounded work whatever the table holds: for each band key only the
+        `per_band` most recent articles carrying it are read (one index range
+        each), then at most `limit` candidates, those sharing the most bands
+        first. A band made of words half the news uses ("company", "year")
+        would otherwise bring back a fixed share of every article in the
+        window, and placement would slow down as the window fills; a true
+        copy or rewrite shares several bands, so it is still found through
+        its rarer ones.
         """
         if not band_keys:
             return []
-        marks = ",".join("?" for _ in band_keys)
+        per_key = " UNION ALL ".join(
+            "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?)"
+            for _ in band_keys
+        )
+        params: list[Any] = []
+        for key in band_keys:
+            params += [key, per_band]
         cur = self.db.execute(
-            "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id, count(*) AS shared "
-            f"FROM story_bands b JOIN articles a ON a.id = b.article_id WHERE b.band_key IN ({marks}) "
-            "AND a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL "
-            "GROUP BY a.id ORDER BY shared DESC, a.id DESC LIMIT ?",
-            (*band_keys, iso(around - window), iso(around + window), exclude or 0, limit),
+            "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id, hits.shared "
+            f"FROM (SELECT article_id, count(*) AS shared FROM ({per_key}) GROUP BY article_id) hits "
+            "JOIN articles a ON a.id = hits.article_id "
+            "WHERE a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL "
+            "ORDER BY hits.shared DESC, a.id DESC LIMIT ?",
+            (*params, iso(around - window), iso(around + window), exclude or 0, limit),
         )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]

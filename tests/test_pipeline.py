@@ -236,3 +236,12 @@ def test_the_same_story_from_two_outlets_shares_a_story_and_a_different_one_does
     assert rows["https://a.example/deal"]["story_id"] == rows["https://b.example/openai-msft"]["story_id"]
     assert rows["https://a.example/chips"]["story_id"] != rows["https://a.example/deal"]["story_id"]
     assert all(r["story_id"] is not None and r["signature"] for r in rows.values())
+
+
+def test_stories_can_be_turned_off(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/a").respond_with_data(rss([IPO, OTHER]), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a")], "[stories]\nenabled = false\n"))
+    assert poll_once(cfg, now=NOW).new == 2
+    with open_store(cfg, now=NOW) as store:
+        assert {r["story_id"] for r in store.iter_articles()} == {None}
+        assert store.db.execute("SELECT count(*) FROM story_bands").fetchone()[0] == 0

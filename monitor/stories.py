@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
 import re
 import struct
 import zlib
@@ -78,10 +77,7 @@ SIM_ALONE = 0.35
 SIM_WITH_TITLE = 0.25
 TITLE_OVERLAP = 0.25
 
-# Mersenne prime 2^61-1: (a*x + b) mod p is a universal hash family over 32-bit inputs.
-_P = (1 << 61) - 1
 _MASK32 = 0xFFFFFFFF
-_SEED = 0x5EED_0F_5705  # fixed: signatures are stored and compared across processes and versions
 
 _STOP = frozenset(
     """a an and are as at be been but by for from had has have he her his in into is it its
@@ -90,23 +86,6 @@ _STOP = frozenset(
     those what when where how why all any can could may might must should so such very just do does did
     monday tuesday wednesday thursday friday saturday sunday""".split()
 )
-
-
-def _perm_params(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    rng = random.Random(_SEED)
-    a = tuple(rng.randrange(1, _P) for _ in range(n))
-    b = tuple(rng.randrange(0, _P) for _ in range(n))
-    return a, b
-
-
-_PARAMS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-
-
-def _params(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    got = _PARAMS.get(n)
-    if got is None:
-        got = _PARAMS[n] = _perm_params(n)
-    return got
 
 
 # --- text -> shingles ----------------------------------------------------------------------------
@@ -170,18 +149,31 @@ def shingles(title: str, text: str, k: int = 1, *, lead_words: int = LEAD_WORDS)
 
 
 def signature(shingle_set: Iterable[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
-    """MinHash signature: for each of `num_perm` fixed hash functions, the least hash over the set.
+    """MinHash signature: for each of `num_perm` hash functions, the least hash over the set.
 
-    Values are 32-bit (the low bits of the minimum); an empty set gives all
-    0xFFFFFFFF, which matches only another empty article.
+    The i-th hash of a shingle is the i-th 32-bit word of its SHAKE-128
+    digest: independent hash functions, fixed across processes and versions,
+    and one C call per shingle (0.2 ms for 75 shingles, against 0.6 ms for
+    `num_perm` big-integer products each). The signature only feeds the LSH
+    band keys; the decision uses the exact overlap (`resemblance`). An empty
+    set gives all 0xFFFFFFFF, which matches only another empty article.
     """
     xs = list(shingle_set)
     if not xs:
         return (_MASK32,) * num_perm
-    a_s, b_s = _params(num_perm)
-    p = _P
-    # One list comprehension per permutation keeps the inner loop in C-ish bytecode: ~0.3 ms for 100 shingles.
-    return tuple(min([(a * x + b) % p for x in xs]) & _MASK32 for a, b in zip(a_s, b_s))
+    unpack_row = _row_struct(num_perm).unpack
+    rows = [unpack_row(hashlib.shake_128(x.to_bytes(4, "little")).digest(4 * num_perm)) for x in xs]
+    return tuple(map(min, zip(*rows)))
+
+
+_ROWS: dict[int, struct.Struct] = {}
+
+
+def _row_struct(n: int) -> struct.Struct:
+    got = _ROWS.get(n)
+    if got is None:
+        got = _ROWS[n] = struct.Struct(f"<{n}I")
+    return got
 
 
 def band_keys(sig: Sequence[int], bands: int = BANDS, *, rows: int | None = None) -> list[str]:
@@ -232,6 +224,19 @@ def similarity(sig_a: Sequence[int], sig_b: Sequence[int]) -> float:
     return sum(1 for x, y in zip(sig_a, sig_b) if x == y) / len(sig_a)
 
 
+def resemblance(a: Sequence[int], b: Sequence[int]) -> float:
+    """Exact Jaccard similarity of two shingle fingerprints (sorted shingle tuples)."""
+    sa, sb = set(a), set(b)
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def fingerprint(title: str, text: str) -> tuple[int, ...]:
+    """The article's shingles, sorted: what is stored and compared exactly (about 4 bytes a word of the lead)."""
+    return tuple(sorted(shingles(title, text)))
+
+
 def pack(sig: Sequence[int]) -> bytes:
     """Signature as bytes for a BLOB column (little-endian uint32s)."""
     return struct.pack(f"<{len(sig)}I", *sig)
@@ -247,9 +252,14 @@ def unpack(blob: bytes) -> tuple[int, ...]:
 
 
 def story_key(title: str, text: str, published: datetime, *, num_perm: int = NUM_PERM) -> StoryKey:
-    """Signature and time-scoped band keys of an article, ready for the store."""
-    sig = signature(shingles(title, text), num_perm)
-    return StoryKey(pack(sig), tuple(timed_band_keys(sig, published)))
+    """What the store takes: the packed fingerprint (exact shingles) and the time-scoped band keys.
+
+    The band keys come from the MinHash signature, so similar articles meet
+    in the index; the choice among them compares fingerprints exactly, so
+    no estimation noise decides a pair near the threshold.
+    """
+    fp = fingerprint(title, text)
+    return StoryKey(pack(fp), tuple(timed_band_keys(signature(fp, num_perm), published)))
 
 
 @dataclass(frozen=True)
@@ -257,7 +267,7 @@ class ArticleSig:
     """The article being placed."""
 
     title: str
-    signature: tuple[int, ...]
+    signature: tuple[int, ...]  # the fingerprint: sorted shingles (see `fingerprint`)
     published: datetime
 
 
@@ -267,7 +277,7 @@ class StorySig:
 
     article_id: int
     story_id: int
-    signature: tuple[int, ...]
+    signature: tuple[int, ...]  # the fingerprint: sorted shingles
     title: str
     published: datetime
 
@@ -297,7 +307,7 @@ def same_story(
     title_min: float = TITLE_OVERLAP,
 ) -> bool:
     """Whether two articles tell the same event (time is checked by the caller: `choose_story`)."""
-    sim = similarity(a.signature, b.signature)
+    sim = resemblance(a.signature, b.signature)
     if sim >= sim_alone:
         return True
     return sim >= sim_with_title and title_overlap(a.title, b.title) >= title_min
@@ -324,7 +334,7 @@ def choose_story(
             continue
         if not same_story(new, c):
             continue
-        rank = (similarity(new.signature, c.signature), -c.story_id)
+        rank = (resemblance(new.signature, c.signature), -c.story_id)
         if best is None or rank > best:
             best, best_story = rank, c.story_id
     return best_story
@@ -448,18 +458,18 @@ def group_in_memory(items: Sequence[Draft], *, window: timedelta = DEFAULT_WINDO
     next_story = 0
     for i in sorted(range(len(items)), key=lambda j: (items[j].published, j)):
         it = items[i]
-        sig = signature(shingles(it.title, it.text))
-        keys = timed_band_keys(sig, it.published)
+        fp = fingerprint(it.title, it.text)
+        keys = timed_band_keys(signature(fp), it.published)
         seen: dict[int, None] = {}
         for k in keys:
             for j in index.get(k, ()):
                 seen.setdefault(j, None)
         cands = [c for j in seen if (c := placed[j]) is not None]
-        story = choose_story(ArticleSig(it.title, sig, it.published), cands, window=window)
+        story = choose_story(ArticleSig(it.title, fp, it.published), cands, window=window)
         if story is None:
             story, next_story = next_story, next_story + 1
         stories[i] = story
-        placed[i] = StorySig(i, story, sig, it.title, it.published)
+        placed[i] = StorySig(i, story, fp, it.title, it.published)
         for k in keys:
             index.setdefault(k, []).append(i)
     return stories

@@ -4,21 +4,22 @@ Pure: no database, no clock, no I/O. Times arrive as arguments.
 
 How it works. An article's title and the first 60 words of its text become a
 set of content words (stopwords dropped, the title's words counted twice),
-hashed stably. A MinHash signature summarises that set; equal signature
-positions estimate the Jaccard similarity of two sets. The signature is cut
-into LSH bands; each band's hash, scoped to a 7-day period, is a *band key*.
-Two articles that share any band key are candidates, found with an index
-lookup; the period scope keeps the rows a lookup reads to a few weeks of
-articles, so placing an article costs the same whether a thousand or a
-million are stored. Candidates are then judged by `same_story` (signature
-similarity, plus title overlap for the less similar) and by the time window.
+hashed stably: its *fingerprint*, kept with the article. A MinHash
+signature of that set is cut into LSH bands; each band's hash, scoped to a
+7-day period, is a *band key*. Two articles that share any band key are
+candidates, found with an index lookup; the period scope keeps the rows a
+lookup reads to a few weeks of articles, so placing an article costs the
+same whether a thousand or a million are stored. Candidates are then judged
+by `same_story` (the exact Jaccard overlap of the fingerprints, plus title
+overlap for the less similar) and by the time window. The MinHash only
+decides who meets whom; no estimate decides a pair.
 
 How to wire it (pipeline + storage)
 -----------------------------------
 Before writing an article::
 
     key = story_key(article.title, article.text, article.published)
-    # -> storage.StoryKey(signature=key.signature, band_keys=key.band_keys)
+    # a monitor.model.StoryKey: the packed fingerprint and the band keys, as the store takes them
     # The band keys are scoped to 7-day periods (`timed_band_keys`): the same
     # list is stored and looked up, and a window longer than `PERIOD` would miss.
 

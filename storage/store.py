@@ -145,6 +145,10 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            # The story-band index takes 48 random inserts per article: with the default 2 MB
+            # page cache a busy window no longer fits (measured 0.87 -> 0.80 ms per stored article
+            # at 10k articles).
+            conn.execute("PRAGMA cache_size=-65536")
             migrations.apply(self.db)
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from None

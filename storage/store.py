@@ -117,6 +117,17 @@ def _match_to_json(m: Match) -> dict[str, Any]:
     return {"rule": m.rule, "term": m.term, "field": m.field, "start": m.start, "end": m.end}
 
 
+def _tagging_values(t: Tagging) -> tuple[float, int, str, str, str]:
+    """score, flagged, tags, tag_scores, matches: a Tagging as the articles columns hold it."""
+    return (
+        t.score,
+        int(t.flagged),
+        json.dumps(t.tags),
+        json.dumps(t.tag_scores),
+        json.dumps([_match_to_json(m) for m in t.matches]),
+    )
+
+
 def matches_from_json(text: str) -> list[Match]:
     return [Match(**m) for m in json.loads(text or "[]")]
 
@@ -378,11 +389,7 @@ class Store:
                 a.content_html,
                 a.content_text,
                 digest,
-                t.score,
-                int(t.flagged),
-                json.dumps(t.tags),
-                json.dumps(t.tag_scores),
-                json.dumps([_match_to_json(m) for m in t.matches]),
+                *_tagging_values(t),
                 rules_version,
                 story_id,
                 story[0].signature if story else None,
@@ -507,15 +514,7 @@ class Store:
         self.db.execute(
             "UPDATE articles SET score = ?, flagged = ?, tags = ?, tag_scores = ?, matches = ?, rules_version = ? "
             "WHERE id = ?",
-            (
-                t.score,
-                int(t.flagged),
-                json.dumps(t.tags),
-                json.dumps(t.tag_scores),
-                json.dumps([_match_to_json(m) for m in t.matches]),
-                rules_version,
-                article_id,
-            ),
+            (*_tagging_values(t), rules_version, article_id),
         )
         self._write_tags(article_id, sorted(new_tags))
         added, removed = new_tags - old_tags, old_tags - new_tags

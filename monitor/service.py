@@ -21,7 +21,7 @@ import click
 from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
-from monitor.model import MonitorError, NotFound, combined_text
+from monitor.model import MonitorError, combined_text
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from storage import Feed, Store
 
@@ -456,9 +456,6 @@ def housekeeping(config: Config, *, now: datetime) -> int:
         pruned = store.prune(before=now - timedelta(days=config.keep_days))
         store.maintain()
     return pruned
-
-
-__all__ = ["poll_once", "feed_status", "status_extras", "open_store", "NotFound"]
 
 
 # ----------------------------------------------------------- rule tuning

@@ -286,9 +286,10 @@ class Pipeline:
         ruleset = self.ruleset  # one rule set for the whole round, even if reloaded meanwhile
         own_pool = None
         if self.processes and len(feeds) >= self.MIN_FEEDS_FOR_PROCESSES:
-            if self.parser_pool is None:
-                own_pool = ParserPool(self.processes)
-            self._cpu = (self.parser_pool or own_pool).executor(ruleset)  # type: ignore[union-attr]
+            parsers = self.parser_pool
+            if parsers is None:
+                parsers = own_pool = ParserPool(self.processes)
+            self._cpu = parsers.executor(ruleset)
         try:
             return self._poll(feeds, ruleset, now, summary, on_feed_done, stop)
         finally:

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 FIELDS: tuple[str, ...] = ("title", "text", "author", "url", "feed")
 DEFAULT_FIELDS: frozenset[str] = frozenset({"title", "text"})
 MIN_PREFIX = 3  # "ai*" would match "aid", "aim", "air": too blunt to be a rule
+# Parentheses and NOTs nested deeper than this are refused: no real query
+# needs it, and it bounds the recursion of the parser and the engine.
+MAX_DEPTH = 32
 
 # Characters that read the same to a human but differ in code points. They are
 # mapped one-to-one (so character offsets survive) in patterns and texts alike.
@@ -262,6 +265,12 @@ class _Parser:
         self.toks = _lex(query)
         self.pos = 0
         self.aliases = aliases
+        self.depth = 0
+
+    def enter(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"nested too deeply (more than {MAX_DEPTH} levels of parentheses and NOT)", tok.col)
 
     def peek(self) -> _Tok:
         return self.toks[self.pos]
@@ -299,8 +308,10 @@ class _Parser:
 
     def parse_not(self, scope: frozenset[str] | None) -> Node:
         if self.peek().kind == "NOT":
-            self.take()
-            return Not(self.parse_not(scope))
+            self.enter(self.take())
+            node = Not(self.parse_not(scope))
+            self.depth -= 1
+            return node
         return self.parse_near(scope)
 
     def parse_near(self, scope: frozenset[str] | None) -> Node:
@@ -342,10 +353,12 @@ class _Parser:
         if tok.kind == "LP":
             if self.peek().kind == "RP":
                 raise QueryError("empty parentheses", tok.col)
+            self.enter(tok)
             node = self.parse_or(scope)
             if self.peek().kind != "RP":
                 raise QueryError("unbalanced parenthesis: '(' is never closed", tok.col)
             self.take()
+            self.depth -= 1
             return node
         if tok.kind == "EOF":
             raise QueryError("query ends where a term was expected", tok.col)

@@ -93,6 +93,7 @@ def test_a_bad_file_spoils_the_whole_set(tmp_path: Path) -> None:
         ("[[rules]]\nname='a'\ntags=['t']\nquery='x'\nsource=1\n", ":5: rule a: source must be a string"),
         ("[[rules]]\nname='a'\ntags=['t']\nquery='''\n(x OR\ny'''\n", ":4: rule a: unbalanced parenthesis: '(' is never closed (column 1 of the query)"),
         ("threshold = 2\n", ": no rules defined"),
+        ("[[rules]]\nname='a'\ntags=['t']\nquery='" + "(" * 40 + "x" + ")" * 40 + "'\n", ":4:40: rule a: nested too deeply"),
     ],
 )
 def test_each_kind_of_file_error(tmp_path: Path, text: str, expected: str) -> None:

@@ -150,6 +150,9 @@ ERRORS: list[tuple[str, str, int]] = [
     ("", "empty query", 1),
     ("= IPO", "'=' must be followed", 1),
     ("!!!", "no letters or digits", 1),
+    # 33 nested groups: refused with a clear error, not a RecursionError traceback
+    ("(" * 33 + "IPO" + ")" * 33, "nested too deeply", 33),
+    ("NOT " * 33 + "IPO AND OpenAI", "nested too deeply", 129),
 ]
 
 
@@ -159,6 +162,17 @@ def test_query_errors(query: str, message: str, column: int) -> None:
         parse_query(query, {})
     assert message in info.value.message
     assert info.value.column == column
+
+
+def test_nesting_up_to_the_limit_parses_and_matches() -> None:
+    query = "(" * 32 + "IPO" + ")" * 32
+    assert run(query, text="an IPO").flagged
+    assert not run(query, text="an IPA").flagged
+
+
+def test_a_thousand_parentheses_are_one_query_error_not_a_crash() -> None:
+    with pytest.raises(QueryError, match="nested too deeply"):
+        parse_query("(" * 1000 + "IPO" + ")" * 1000, {})
 
 
 def test_lowercase_operators_are_plain_words() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 
 class MonitorError(Exception):
@@ -46,11 +47,12 @@ class NotFound(MonitorError):
     """A feed, article or date the user named does not exist."""
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """Why a rule matched: one occurrence of one term in one field.
 
     ``start``/``end`` are character offsets into that field's clean text.
+    A named tuple, not a dataclass: the rules engine makes one per
+    occurrence on the hot path, and a tuple costs a third of the time.
     """
 
     rule: str

@@ -4,12 +4,23 @@
 rule goes into one automaton. Each field is normalised (typographic
 apostrophes and hyphens folded, whitespace collapsed, case folded, all with
 an offset map back to the text as given) and scanned once; the automaton
-only yields hits that start and end on word boundaries (see `_Key`), which
-are re-checked where a term holds punctuation and, for case-sensitive terms,
-against their exact spelling. Each rule is indexed under a "cover" of terms
-one of which must occur for it to be true, and only rules whose cover was
-hit are evaluated, so the cost per article follows the number of hits, not
-the number of rules.
+only yields hits that start and end on word boundaries (see `_pattern`),
+which are re-checked where a term holds punctuation and, for case-sensitive
+terms, against their exact spelling.
+
+What the scan finds is keyed by an int, ``term id << 3 | field index``, so
+"does term t occur in field f" is one dict lookup. Each rule is indexed
+under a "cover" of such keys, one of which must have occurred for the rule
+to be true; only rules whose cover was hit are evaluated, so the cost per
+article follows the number of hits, not the number of rules.
+
+Each rule is compiled to a small Python function (see `_Codegen`) that
+tests its boolean structure with dict lookups and, when it is true, appends
+its match rows. Rules of the same shape share one generated factory; the
+generated source holds nothing from a rule file but parameter names, the
+rule's keys, labels and name being passed in as values, so no rule text can
+become code. A compiled set pickles as its rules and settings and is
+compiled again where it is unpickled (the parser worker processes).
 
 This module does no I/O and imports nothing from the project but
 `monitor.model`; rule files are read by `rules.load`.
@@ -21,14 +32,18 @@ import hashlib
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import ahocorasick
 
 from monitor.model import Match, Tagging
-from rules.query import FIELDS, And, Node, Not, Or, Term, fold, render
+from rules.query import FIELDS, And, Near, Node, Not, Or, Term, all_terms, fold, positive_terms, render
 
 DEFAULT_THRESHOLD = 2.0
 DEFAULT_TITLE_WEIGHT = 1.5
@@ -36,6 +51,16 @@ DEFAULT_TITLE_WEIGHT = 1.5
 # A "word" for NEAR distances: letters/digits joined by apostrophes or hyphens,
 # so "OpenAI's" and "Microsoft-backed" are one word each.
 _WORD = re.compile(r"\w+(?:['\-]\w+)*")
+
+# Hit keys: term id << _FIELD_BITS | index of the field in FIELDS.
+_FIELD_BITS = 3
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
+assert len(FIELDS) <= 1 << _FIELD_BITS
+_TITLE = FIELDS.index("title")
+# A sorted row becomes a Match in C: reorder its fields, then build the named
+# tuple without its Python-level __new__ (a third of the cost).
+_match_fields = itemgetter(3, 4, 5, 1, 2)
+_as_match = partial(tuple.__new__, Match)
 
 
 @dataclass(frozen=True)
@@ -50,28 +75,6 @@ class Rule:
     source: str = ""
     file: str = ""
     line: int | None = None
-
-
-@dataclass(frozen=True)
-class _Key:
-    """What one automaton pattern stands for.
-
-    The automaton scans a "word-space" copy of the folded text: a space in
-    front, every non-word character turned into a space, a space at the end.
-    A pattern is the term written the same way with a space in front (so it
-    can only match at the start of a word) and, unless it is a prefix, a
-    space behind (so it can only match at the end of one). Hits inside
-    words, which dominate raw Aho-Corasick hits, are never produced.
-    """
-
-    length: int  # of the term in the folded text
-    folded: str | None  # the folded term, re-checked when it holds non-word characters
-    prefix: bool
-    tids: tuple[tuple[int, str | None], ...]  # (term id, exact spelling of a case-sensitive term)
-
-
-# Occurrence: (field, start, end) in the field's normalised text.
-_Occ = tuple[str, int, int]
 
 
 @dataclass
@@ -134,12 +137,26 @@ def _normalise(text: str) -> _FieldText:
     return _FieldText(text, "".join(parts), offsets)
 
 
-# Compiled programs: (_T, slot) | (_A, children) | (_O, children) | (_N, child) | (_R, left, right, distance)
-_T, _A, _O, _N, _R = range(5)
-_Prog = tuple[Any, ...]
-# A true rule's supporting occurrences: (term label, occurrence).
-_Found = list[tuple[str, _Occ]]
-_Slot = tuple[int, frozenset[str], str]  # term id, fields, label
+# What the scan found: hit key -> (start, end) spans in that field's normalised text.
+_Hits = dict[int, list[tuple[int, int]]]
+# One match before it becomes a Match: field index, start, end, rule name, term
+# label, field name. Tuples sort in the order matches are reported.
+_Row = tuple[int, int, int, str, str, str]
+# NEAR results of one article, by proximity index: (field index, start, end, term label, field name).
+_Near = tuple[int, int, int, str, str]
+_NearFn = Callable[[int], list[_Near]]
+# A compiled rule: when true, appends its rows, adds its weight to each of its
+# tags' scores and returns the weight; when false, returns 0.
+_RuleFn = Callable[[_Hits, _NearFn, list[_Row], dict[str, float]], float]
+# A term whose hits need more than their position (see `RuleSet._pattern`):
+# (back, length, folded term to re-check or None, prefix, base key, exact spelling or None).
+_Check = tuple[int, int, str | None, bool, int, str | None]
+
+
+class _Prefix(tuple[int, int]):
+    """The automaton value of a one-word prefix term: (base key, length)."""
+
+    __slots__ = ()
 
 
 class RuleSet:
@@ -163,69 +180,98 @@ class RuleSet:
         self._compile()
         self.version = self._version()
 
+    # Generated functions do not pickle; the rules do, and compile again.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "rules": self.rules,
+            "threshold": self.threshold,
+            "title_weight": self.title_weight,
+            "aliases": self.aliases,
+            "files": self.files,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        RuleSet.__init__(
+            self,
+            state["rules"],
+            threshold=state["threshold"],
+            title_weight=state["title_weight"],
+            aliases=state["aliases"],
+            files=state["files"],
+        )
+
     # ------------------------------------------------------------ compile
 
     def _compile(self) -> None:
-        # Terms that find the same occurrences share a term id; a term in
-        # given fields is a "slot". Rules become small tuple programs over slots.
-        tids: dict[tuple[str, str | None, bool], int] = {}
-        terms: list[Term] = []
-        self._slots: list[_Slot] = []
-        slot_ids: dict[tuple[int, frozenset[str]], int] = {}
-
-        def slot(term: Term) -> int:
-            tid = tids.get(term.ident)
-            if tid is None:
-                tid = tids[term.ident] = len(terms)
-                terms.append(term)
-            sid = slot_ids.get((tid, term.fields))
-            if sid is None:
-                sid = slot_ids[(tid, term.fields)] = len(self._slots)
-                self._slots.append((tid, term.fields, term.display()))
-            return sid
-
-        def compile_node(node: Node) -> _Prog:
-            if isinstance(node, Term):
-                return (_T, slot(node))
-            if isinstance(node, And):
-                return (_A, tuple(compile_node(c) for c in node.children))
-            if isinstance(node, Or):
-                return (_O, tuple(compile_node(c) for c in node.children))
-            if isinstance(node, Not):
-                return (_N, compile_node(node.child))
-            return (_R, compile_node(node.left), compile_node(node.right), node.distance)
-
-        self._programs: list[_Prog] = [compile_node(r.node) for r in self.rules]
-        self._term_rules: list[list[int]] = [[] for _ in terms]
-        for r_index, prog in enumerate(self._programs):
-            cover = _cover(prog, self._slots)
+        gen = _Codegen(self.title_weight)
+        factories: dict[str, Callable[..., _RuleFn]] = {}
+        key_rules: dict[int, list[int]] = {}
+        self._fns: list[_RuleFn] = []
+        for r_index, rule in enumerate(self.rules):
+            for term in all_terms(rule.node):  # labels and term ids in the order terms are written
+                gen.label(term)
+            cover = gen.cover(rule.node)
             if not cover:  # parse_query refuses such rules; build_ruleset callers may not
-                raise ValueError(f"rule {self.rules[r_index].name} can match without any term occurring")
-            for tid in sorted(cover):
-                self._term_rules[tid].append(r_index)
+                raise ValueError(f"rule {rule.name} can match without any term occurring")
+            for key in sorted(cover):
+                key_rules.setdefault(key, []).append(r_index)
+            source, values = gen.function(rule)
+            make = factories.get(source)
+            if make is None:
+                namespace: dict[str, Any] = {}
+                exec(compile(source, "<rule>", "exec"), namespace)
+                make = factories[source] = namespace["make"]
+            self._fns.append(make(*values))
+        # Indexed by hit key (a list: no hashing, and every key is small); None where no rule is.
+        self._key_rules: list[tuple[int, ...] | None] = [None] * (len(gen.terms) << _FIELD_BITS)
+        for key, indexes in key_rules.items():
+            self._key_rules[key] = tuple(indexes)
+        self._nears = gen.nears
+        self._automaton = self._build_automaton(gen.terms)
 
-        by_key: dict[tuple[str, bool], list[tuple[int, str | None]]] = {}
+    def _build_automaton(self, terms: Sequence[Term]) -> ahocorasick.Automaton | None:
+        by_pattern: dict[str, list[_Check]] = {}
         for tid, term in enumerate(terms):
-            by_key.setdefault((term.key, term.prefix), []).append((tid, term.exact))
-        self._automaton: ahocorasick.Automaton | None = None
-        if not by_key:
-            return
+            pattern, check = self._pattern(term, tid << _FIELD_BITS)
+            # "gpt-4" and "gpt 4", "=IPO" and "ipo" share a pattern; the re-check tells them apart.
+            by_pattern.setdefault(pattern, []).append(check)
+        if not by_pattern:
+            return None
         automaton = ahocorasick.Automaton()
-        for (key, prefix), entries in by_key.items():
-            spaced = key.translate(self._nonword_for(key))
-            # A term that starts with a non-word character ("$13") has its
-            # left boundary built in; one that ends with one, its right.
-            lead = 0 if spaced.startswith(" ") else 1
-            pattern = " " * lead + spaced
-            if not prefix and not pattern.endswith(" "):
-                pattern += " "
-            needs_check = any(not (c.isalnum() or c == "_") for c in key)
-            info = (len(pattern) - lead, _Key(len(key), key if needs_check else None, prefix, tuple(entries)))
-            # "gpt-4" and "gpt 4" share a pattern; the re-check tells them apart.
-            existing = automaton.get(pattern, ())
-            automaton.add_word(pattern, existing + (info,))
+        for pattern, checks in by_pattern.items():
+            back, length, folded, prefix, base, exact = checks[0]
+            if len(checks) > 1 or folded is not None or exact is not None:
+                automaton.add_word(pattern, checks)
+            elif prefix:  # the start of one word, any case: `_scan` handles it inline
+                automaton.add_word(pattern, _Prefix((base, length)))
+            else:  # one word, any case: (base key, how far back from the space after it it starts)
+                automaton.add_word(pattern, (base, length + 1))
         automaton.make_automaton()
-        self._automaton = automaton
+        return automaton
+
+    def _pattern(self, term: Term, base: int) -> tuple[str, _Check]:
+        """A term's automaton pattern, and what a hit on it must still pass.
+
+        The automaton scans a "word-space" copy of the folded text: a space
+        in front, every non-word character turned into a space, a space at
+        the end. A pattern is the term written the same way with a space in
+        front (so it can only match at the start of a word) and, unless it
+        is a prefix, a space behind (so it can only match at the end of
+        one). Hits inside words, which dominate raw Aho-Corasick hits, are
+        never produced. A term holding non-word characters is re-checked
+        against the folded text, a case-sensitive one against the text.
+        """
+        key = term.key
+        spaced = key.translate(self._nonword_for(key))
+        # A term that starts with a non-word character ("$13") has its
+        # left boundary built in; one that ends with one, its right.
+        lead = 0 if spaced.startswith(" ") else 1
+        pattern = " " * lead + spaced
+        if not term.prefix and not pattern.endswith(" "):
+            pattern += " "
+        needs_check = any(not (c.isalnum() or c == "_") for c in key)
+        folded = key if needs_check else None
+        return pattern, (len(pattern) - lead, len(key), folded, term.prefix, base, term.exact)
 
     def _nonword_for(self, text: str) -> dict[int, str]:
         """The table turning non-word characters into spaces, grown for characters not seen before."""
@@ -248,40 +294,38 @@ class RuleSet:
 
     # ------------------------------------------------------------ match
 
-    def _scan(self, fields: Mapping[str, str | None]) -> tuple[dict[int, list[_Occ]], dict[str, _FieldText]]:
-        hits: dict[int, list[_Occ]] = {}
-        texts: dict[str, _FieldText] = {}
+    def _scan(self, fields: Mapping[str, str | None]) -> tuple[_Hits, list[_FieldText | None]]:
+        hits: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+        texts: list[_FieldText | None] = [None] * len(FIELDS)
         automaton = self._automaton
         if automaton is None:
             return hits, texts
-        for name in FIELDS:
+        for fi, name in enumerate(FIELDS):
             raw = fields.get(name)
             if not raw:
                 continue
-            ft = _normalise(raw)
-            texts[name] = ft
+            ft = texts[fi] = _normalise(raw)
             norm = ft.norm
             low = fold(norm)
-            n = len(low)
             spaced = " " + low.translate(self._nonword_for(low)) + " "
-            for end, infos in automaton.iter(spaced):
-                for back, key in infos:
-                    # spaced[i] is low[i - 1]: the term starts `back` characters before the hit's end
+            # spaced[i] is low[i - 1]; `end` is where the pattern's last character is.
+            for end, value in automaton.iter(spaced):
+                if value.__class__ is tuple:  # one word: spaced[end] is the space after it
+                    hits[value[0] | fi].append((end - value[1], end - 1))
+                    continue
+                if value.__class__ is _Prefix:  # the start of one word: it goes on to the next space
+                    hits[value[0] | fi].append((end - value[1], spaced.find(" ", end) - 1))
+                    continue
+                for back, length, folded, prefix, base, exact in value:
                     start = end - back
-                    stop = start + key.length
-                    if key.folded is not None and (start < 0 or low[start:stop] != key.folded):
+                    stop = start + length
+                    if folded is not None and (start < 0 or low[start:stop] != folded):
                         continue
-                    if key.prefix:
-                        while stop < n and (low[stop].isalnum() or low[stop] == "_"):
-                            stop += 1
-                    for tid, exact in key.tids:
-                        if exact is not None and norm[start : start + key.length] != exact:
-                            continue
-                        found = hits.get(tid)
-                        if found is None:
-                            hits[tid] = [(name, start, stop)]
-                        else:
-                            found.append((name, start, stop))
+                    if exact is not None and norm[start:stop] != exact:
+                        continue
+                    if prefix:  # to the end of the word: the next space in `spaced`
+                        stop = spaced.find(" ", stop + 1) - 1
+                    hits[base | fi].append((start, stop))
         return hits, texts
 
     def evaluate(self, fields: Mapping[str, str | None]) -> Tagging:
@@ -294,41 +338,25 @@ class RuleSet:
         hits, texts = self._scan(fields)
         if not hits:
             return Tagging()
-        candidates: set[int] = set()
-        term_rules = self._term_rules
-        for tid in hits:
-            candidates.update(term_rules[tid])
+        candidates = sorted(chain.from_iterable(filter(None, map(self._key_rules.__getitem__, hits))))
         if not candidates:
             return Tagging()
-        ctx = _Context(self._slots, hits, texts)
+        near = _Proximity(hits, texts, self._nears).near
+        fns = self._fns
         score = 0.0
         tag_scores: dict[str, float] = {}
-        matches: list[Match] = []
-        for r_index in sorted(candidates):
-            prog = self._programs[r_index]
-            if not ctx.truth(prog):
-                continue
-            rule = self.rules[r_index]
-            found: _Found = []
-            ctx.collect(prog, found)
-            weight = rule.weight
-            if any(o[1][0] == "title" for o in found):
-                weight *= self.title_weight
-            score += weight
-            for tag in rule.tags:
-                tag_scores[tag] = tag_scores.get(tag, 0.0) + weight
-            seen: set[tuple[str, _Occ]] = set()
-            for item in found:
-                if item in seen:
-                    continue
-                seen.add(item)
-                label, (fname, s, e) = item
-                ft = texts[fname]
-                matches.append(Match(rule.name, label, fname, ft.to_original(s), ft.to_original(e)))
-        if not matches:
+        rows: list[_Row] = []
+        last = -1
+        for r_index in candidates:
+            if r_index != last:  # a rule reached through two of its keys is in the list twice
+                score += fns[r_index](hits, near, rows, tag_scores)
+                last = r_index
+        if not rows:
             return Tagging()
-        order = {f: i for i, f in enumerate(FIELDS)}
-        matches.sort(key=lambda m: (order[m.field], m.start, m.end, m.rule))
+        rows.sort()
+        if any(ft is not None and ft.offsets is not None for ft in texts):
+            rows = [_to_original(row, texts[row[0]]) for row in rows]
+        matches = list(map(_as_match, map(_match_fields, rows)))
         score = round(score, 6)
         return Tagging(
             score=score,
@@ -351,120 +379,268 @@ class RuleSet:
         return f"RuleSet({len(self.rules)} rules, threshold={self.threshold}, version={self.version})"
 
 
-def _cover(prog: _Prog, slots: Sequence[_Slot]) -> frozenset[int] | None:
-    """Term ids at least one of which must occur for ``prog`` to be true (None: no such set).
+# A NEAR node, compiled: each side's (label, keys) per term, and the distance.
+_NearSpec = tuple[tuple[tuple[str, tuple[int, ...]], ...], tuple[tuple[str, tuple[int, ...]], ...], int]
 
-    For AND (and NEAR, which needs both sides) the smallest cover of its
-    children is taken: fewer index entries, fewer rules evaluated for nothing.
+
+class _Codegen:
+    """Turns rule trees into Python functions over hit keys.
+
+    Terms that find the same occurrences (same folded text, case rule and
+    prefix flag) share a term id; a term's hit keys are its id combined
+    with each field it looks in. Equal NEAR nodes share one proximity index,
+    so one article computes them once for every rule that uses them.
+
+    `function` writes a rule as the source of a factory, ``make(v0, v1,
+    ...)``, and returns it with the values of its parameters: the rule's
+    keys, term labels, proximity indexes and name. Rules of the same shape
+    have the same source, so a set of 10,000 rules compiles a few dozen
+    factories, not 10,000 functions. The function a factory makes is the
+    `_RuleFn` contract: given the hits ``H``, the proximity lookup ``N`` and
+    the article's rows, it appends its rows (to a list of its own first
+    when one occurrence could be reported twice) and returns 0, 1 or 3.
     """
-    kind = prog[0]
-    if kind == _T:
-        return frozenset({slots[prog[1]][0]})
-    if kind == _N:
-        return None
-    if kind == _O:
-        out: set[int] = set()
-        for c in prog[1]:
-            cover = _cover(c, slots)
-            if cover is None:
-                return None
-            out |= cover
-        return frozenset(out)
-    children = prog[1] if kind == _A else (prog[1], prog[2])
-    covers = [c for c in (_cover(ch, slots) for ch in children) if c is not None]
-    if not covers:
-        return None
-    return min(covers, key=lambda c: (len(c), sorted(c)))
+
+    def __init__(self, title_weight: float) -> None:
+        self.title_weight = title_weight
+        self.terms: list[Term] = []
+        self.nears: list[_NearSpec] = []
+        self._tids: dict[tuple[str, str | None, bool], int] = {}
+        self._keys: dict[tuple[tuple[str, str | None, bool], frozenset[str]], tuple[int, ...]] = {}
+        self._labels: dict[tuple[tuple[str, str | None, bool], frozenset[str]], str] = {}
+        self._near_ids: dict[Near, int] = {}
+        self._values: list[Any] = []
+
+    def keys(self, term: Term) -> tuple[int, ...]:
+        found = self._keys.get((term.ident, term.fields))
+        if found is not None:
+            return found
+        tid = self._tids.get(term.ident)
+        if tid is None:
+            tid = self._tids[term.ident] = len(self.terms)
+            self.terms.append(term)
+        keys = tuple(tid << _FIELD_BITS | i for i, f in enumerate(FIELDS) if f in term.fields)
+        self._keys[(term.ident, term.fields)] = keys
+        return keys
+
+    def label(self, term: Term) -> str:
+        """How matches name the term: as first written ("OpenAI" and "openai" find the same)."""
+        label = self._labels.get((term.ident, term.fields))
+        if label is None:
+            self.keys(term)
+            label = self._labels[(term.ident, term.fields)] = term.display()
+        return label
+
+    def near(self, node: Near) -> int:
+        index = self._near_ids.get(node)
+        if index is None:
+            index = self._near_ids[node] = len(self.nears)
+            left, right = (tuple((self.label(t), self.keys(t)) for t in _side_terms(side)) for side in (node.left, node.right))
+            self.nears.append((left, right, node.distance))
+        return index
+
+    def function(self, rule: Rule) -> tuple[str, list[Any]]:
+        """The factory source for one rule and the values of its parameters."""
+        self._values = []
+        name = self._value(rule.name)
+        node = rule.node
+        # Rows a rule reports are distinct unless a term appears twice in it.
+        labels_keys = [(self.label(t), self.keys(t)) for t in positive_terms(node)]
+        dedupe = len(labels_keys) != len(set(labels_keys))
+        lines = ["    def rule(H, N, rows, tag_scores):"]
+        if _monotone(node):
+            lines.append("        t = 0")
+        else:
+            lines += [f"        if not {self.truth(node)}:", "            return 0.0", "        t = 1"]
+        if dedupe:
+            lines.append("        out = []")
+        lines += self.collect(node, name, "out" if dedupe else "rows", 2)
+        if dedupe:
+            lines.append("        rows.extend(dict.fromkeys(out))")
+        if _monotone(node):
+            lines += ["        if not t:", "            return 0.0"]
+        # A match in the title counts title_weight times the weight.
+        lines.append(f"        w = {self._value(rule.weight * self.title_weight)} if t == 3 else {self._value(rule.weight)}")
+        for tag in rule.tags:
+            tag = self._value(tag)
+            lines.append(f"        tag_scores[{tag}] = tag_scores.get({tag}, 0.0) + w")
+        lines += ["        return w", "    return rule", ""]
+        values, self._values = self._values, []
+        params = ", ".join(f"v{i}" for i in range(len(values)))
+        return f"def make({params}):\n" + "\n".join(lines), values
+
+    def _value(self, value: Any) -> str:
+        self._values.append(value)
+        return f"v{len(self._values) - 1}"
+
+    def truth(self, node: Node) -> str:
+        """A Python expression that is true when ``node`` is, over ``H`` (hits) and ``N`` (proximity)."""
+        if isinstance(node, Term):
+            tests = [f"{self._value(k)} in H" for k in self.keys(node)]
+            return tests[0] if len(tests) == 1 else "(" + " or ".join(tests) + ")"
+        if isinstance(node, And):
+            return "(" + " and ".join(self.truth(c) for c in node.children) + ")"
+        if isinstance(node, Or):
+            return "(" + " or ".join(self.truth(c) for c in node.children) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.truth(node.child)})"
+        return f"({self._sides_present(node)} and N({self._value(self.near(node))}))"
+
+    def _sides_present(self, node: Near) -> str:
+        """An expression true when both sides of a NEAR occur at all: most articles stop here."""
+        sides = []
+        for side in (node.left, node.right):
+            tests = [f"{self._value(k)} in H" for t in _side_terms(side) for k in self.keys(t)]
+            sides.append(tests[0] if len(tests) == 1 else "(" + " or ".join(tests) + ")")
+        return " and ".join(sides)
+
+    def collect(self, node: Node, name: str, out: str, depth: int) -> list[str]:
+        """Statements appending to list ``out`` the rows that support a true ``node``
+        (none for NOT parts), setting ``t`` to 1, or 3 for a row in the title."""
+        pad = "    " * depth
+        if isinstance(node, Term):
+            label = self._value(self.label(node))
+            lines = []
+            for k in self.keys(node):
+                fi = k & _FIELD_MASK
+                lines += [
+                    f"{pad}o = H.get({self._value(k)})",
+                    f"{pad}if o:",
+                    f"{pad}    t {'= 3' if fi == _TITLE else '|= 1'}",
+                    f"{pad}    for s, e in o:",
+                    f"{pad}        {out}.append(({fi}, s, e, {name}, {label}, {self._value(FIELDS[fi])}))",
+                ]
+            return lines
+        if isinstance(node, And):
+            return [line for c in node.children for line in self.collect(c, name, out, depth)]
+        if isinstance(node, Or):
+            lines = []
+            for c in node.children:
+                if _monotone(c):  # adds nothing unless it is true
+                    lines += self.collect(c, name, out, depth)
+                else:
+                    test = self.truth(c)
+                    inner = self.collect(c, name, out, depth + 1)
+                    if inner:
+                        lines += [f"{pad}if {test}:"] + inner
+            return lines
+        if isinstance(node, Not):
+            return []
+        return [
+            f"{pad}if {self._sides_present(node)}:",
+            f"{pad}    for fi, s, e, label, field in N({self._value(self.near(node))}):",
+            f"{pad}        t |= 3 if fi == {_TITLE} else 1",
+            f"{pad}        {out}.append((fi, s, e, {name}, label, field))",
+        ]
+
+    def cover(self, node: Node) -> frozenset[int] | None:
+        """Hit keys at least one of which must occur for ``node`` to be true (None: no such set).
+
+        For AND (and NEAR, which needs both sides) the smallest cover of its
+        children is taken: fewer index entries, fewer rules evaluated for nothing.
+        """
+        if isinstance(node, Term):
+            return frozenset(self.keys(node))
+        if isinstance(node, Not):
+            return None
+        if isinstance(node, Or):
+            out: set[int] = set()
+            for c in node.children:
+                cover = self.cover(c)
+                if cover is None:
+                    return None
+                out |= cover
+            return frozenset(out)
+        children = node.children if isinstance(node, And) else (node.left, node.right)
+        covers = [c for c in (self.cover(ch) for ch in children) if c is not None]
+        if not covers:
+            return None
+        return min(covers, key=lambda c: (len(c), sorted(c)))
 
 
-class _Context:
-    """Per-article evaluation state: occurrences per slot, computed on demand."""
+def _monotone(node: Node) -> bool:
+    """True when ``node`` is true exactly when what `collect` gathers for it is not empty."""
+    if isinstance(node, (Term, Near)):
+        return True
+    if isinstance(node, Or):
+        return all(_monotone(c) for c in node.children)
+    return False
 
-    __slots__ = ("slots", "hits", "texts", "cache", "near_cache")
 
-    def __init__(self, slots: Sequence[_Slot], hits: Mapping[int, list[_Occ]], texts: Mapping[str, _FieldText]):
-        self.slots = slots
+def _side_terms(node: Node) -> list[Term]:
+    """A NEAR operand's terms: the parser allows a term or an OR of terms."""
+    if isinstance(node, Term):
+        return [node]
+    assert isinstance(node, Or) and all(isinstance(c, Term) for c in node.children)
+    return [c for c in node.children if isinstance(c, Term)]
+
+
+class _Proximity:
+    """Per-article NEAR results, computed on first use and shared by every rule that asks."""
+
+    __slots__ = ("hits", "texts", "specs", "cache")
+
+    def __init__(self, hits: _Hits, texts: Sequence[_FieldText | None], specs: Sequence[_NearSpec]):
         self.hits = hits
         self.texts = texts
-        self.cache: dict[int, _Found] = {}
-        self.near_cache: dict[int, _Found] = {}
+        self.specs = specs
+        self.cache: dict[int, list[_Near]] = {}
 
-    def occurrences(self, sid: int) -> _Found:
-        found = self.cache.get(sid)
-        if found is None:
-            tid, fields, label = self.slots[sid]
-            occs = self.hits.get(tid)
-            found = [(label, o) for o in occs if o[0] in fields] if occs else []
-            self.cache[sid] = found
-        return found
+    def _side(self, terms: tuple[tuple[str, tuple[int, ...]], ...]) -> list[_Near]:
+        hits = self.hits
+        return [
+            (key & _FIELD_MASK, s, e, label, FIELDS[key & _FIELD_MASK])
+            for label, keys in terms
+            for key in keys
+            if key in hits
+            for s, e in hits[key]
+        ]
 
-    def truth(self, prog: _Prog) -> bool:
-        kind = prog[0]
-        if kind == _T:
-            return bool(self.occurrences(prog[1]))
-        if kind == _A:
-            return all(self.truth(c) for c in prog[1])
-        if kind == _O:
-            return any(self.truth(c) for c in prog[1])
-        if kind == _N:
-            return not self.truth(prog[1])
-        return bool(self.near(prog))
-
-    def collect(self, prog: _Prog, out: _Found) -> None:
-        """Append the occurrences that support a true ``prog`` (nothing for NOT parts)."""
-        kind = prog[0]
-        if kind == _T:
-            out.extend(self.occurrences(prog[1]))
-        elif kind == _A:
-            for c in prog[1]:
-                self.collect(c, out)
-        elif kind == _O:
-            for c in prog[1]:
-                if self.truth(c):
-                    self.collect(c, out)
-        elif kind == _R:
-            out.extend(self.near(prog))
-
-    def near(self, prog: _Prog) -> _Found:
+    def near(self, index: int) -> list[_Near]:
         """Occurrences of either side that have one of the other side within the distance."""
-        cached = self.near_cache.get(id(prog))
-        if cached is not None:
-            return cached
-        left: _Found = []
-        right: _Found = []
-        self.collect(prog[1], left)
-        self.collect(prog[2], right)
-        distance = prog[3]
-        out: _Found = []
-        if left and right:
-            kept: set[int] = set()
-            for fname in {o[1][0] for o in left} & {o[1][0] for o in right}:
-                starts = self.texts[fname].word_starts()
-                ls = [(i, _span(starts, o)) for i, o in enumerate(left) if o[1][0] == fname]
-                rs = [(j, _span(starts, o)) for j, o in enumerate(right) if o[1][0] == fname]
-                for i, (lw0, lw1, lc0, lc1) in ls:
-                    for j, (rw0, rw1, rc0, rc1) in rs:
-                        if lc1 <= rc0:
+        found = self.cache.get(index)
+        if found is not None:
+            return found
+        left_terms, right_terms, distance = self.specs[index]
+        found = []
+        left = self._side(left_terms)
+        right = self._side(right_terms) if left else []
+        if right:
+            kept: set[_Near] = set()
+            for fi in sorted({o[0] for o in left} & {o[0] for o in right}):
+                ft = self.texts[fi]
+                assert ft is not None
+                starts = ft.word_starts()
+                ls = [(o, _word_span(starts, o[1], o[2])) for o in left if o[0] == fi]
+                rs = [(o, _word_span(starts, o[1], o[2])) for o in right if o[0] == fi]
+                for lo, (lw0, lw1) in ls:
+                    for ro, (rw0, rw1) in rs:
+                        if lo[2] <= ro[1]:
                             gap = rw0 - lw1
-                        elif rc1 <= lc0:
+                        elif ro[2] <= lo[1]:
                             gap = lw0 - rw1
                         else:
                             continue  # the same text cannot be both operands
                         if gap <= distance:
-                            if i not in kept:
-                                kept.add(i)
-                                out.append(left[i])
-                            if -1 - j not in kept:
-                                kept.add(-1 - j)
-                                out.append(right[j])
-        self.near_cache[id(prog)] = out
-        return out
+                            for o in (lo, ro):
+                                if o not in kept:
+                                    kept.add(o)
+                                    found.append(o)
+        self.cache[index] = found
+        return found
 
 
-def _span(starts: list[int], found: tuple[str, _Occ]) -> tuple[int, int, int, int]:
-    """Word indexes of an occurrence's first and last word, and its character span."""
-    _, (_, s, e) = found
-    return bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1, s, e
+def _to_original(row: _Row, ft: _FieldText | None) -> _Row:
+    """A row's span in the field's text as given, where normalising collapsed whitespace."""
+    if ft is None or ft.offsets is None:
+        return row
+    fi, s, e, name, label, field = row
+    return fi, ft.to_original(s), ft.to_original(e), name, label, field
+
+
+def _word_span(starts: list[int], s: int, e: int) -> tuple[int, int]:
+    """Word indexes of an occurrence's first and last word."""
+    return bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1
 
 
 def build_ruleset(

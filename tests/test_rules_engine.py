@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
 import random
-from bisect import bisect_right
 import re
+from bisect import bisect_right
 
 import pytest
 
@@ -58,6 +59,65 @@ def test_same_term_in_two_rules_is_reported_for_each() -> None:
     rules = [Rule("a", ("t",), "q", 1.0, parse_query("OpenAI")), Rule("b", ("u",), "q", 1.0, parse_query("openai"))]
     t = build_ruleset(rules).evaluate({"text": "OpenAI"})
     assert sorted(m.rule for m in t.matches) == ["a", "b"] and t.score == 2.0
+
+
+def test_one_occurrence_is_reported_once_per_rule() -> None:
+    # Two spellings of one term, a term used twice, a NEAR of a term with itself.
+    t = one_rule("OpenAI OR openai").evaluate({"text": "OpenAI talks"})
+    assert t.matches == [Match("r", "OpenAI", "text", 0, 6)]
+    t = one_rule("IPO AND (IPO OR listing)").evaluate({"text": "an IPO listing"})
+    assert t.matches == [Match("r", "IPO", "text", 3, 6), Match("r", "listing", "text", 7, 14)]
+    t = one_rule("IPO NEAR/2 IPO").evaluate({"text": "IPO and IPO, and then a third IPO"})
+    assert [(m.start, m.end) for m in t.matches] == [(0, 3), (8, 11)]
+    assert one_rule("IPO NEAR/2 IPO").evaluate({"text": "one IPO only"}).matches == []
+
+
+def test_near_in_the_title_counts_the_title_weight() -> None:
+    rs = one_rule("Microsoft NEAR/3 OpenAI", weight=2.0)
+    assert rs.evaluate({"title": "Microsoft and OpenAI", "text": "x"}).score == 3.0
+    assert rs.evaluate({"title": "x", "text": "Microsoft and OpenAI"}).score == 2.0
+    # One side in the title and the other in the text is not near.
+    assert rs.evaluate({"title": "Microsoft", "text": "OpenAI"}).score == 0.0
+
+
+def test_rule_text_never_becomes_code() -> None:
+    # Rule names, tags and terms reach the compiled functions as values, never as source.
+    hostile = ['x"); import os; os._exit(3) #', "a\\nb", "{v0}", "__import__('os')", "q'''q", "é\u2028z"]
+    rules = [
+        Rule(name, (f"tag{i}",), "q", 1.0, parse_query(f"word{i} OR \"{name.replace(chr(34), ' ')}\""))
+        for i, name in enumerate(hostile)
+    ]
+    rs = build_ruleset(rules, threshold=1.0)
+    t = rs.evaluate({"text": "word0 word1 word2 word3 word4 word5"})
+    assert sorted(m.rule for m in t.matches) == sorted(hostile)
+    assert t.tags == [f"tag{i}" for i in range(len(hostile))]
+    t = rs.evaluate({"text": "then x ); import os; os._exit(3) # ran"})
+    assert [(m.rule, m.term) for m in t.matches] == [(hostile[0], '"x ); import os; os._exit(3) #"')]
+
+
+def test_rule_set_pickles_and_compiles_again() -> None:
+    # Parser worker processes receive the rule set pickled.
+    rs = one_rule("@openai NEAR/5 (=IPO OR listing*) NOT Stargate")
+    fields = {"title": "OpenAI IPO", "text": "Sam Altman and the listings"}
+    copy = pickle.loads(pickle.dumps(rs))
+    assert copy.version == rs.version and copy.evaluate(fields) == rs.evaluate(fields)
+    assert copy.evaluate(fields).flagged
+
+
+def test_rules_of_one_shape_share_one_compiled_function() -> None:
+    # Compiling a function per rule made 10,000 rules take seconds to load.
+    rules = [Rule(f"r{i}", ("t",), "q", 1.0, parse_query(f"w{i} AND (x{i} OR y{i})")) for i in range(300)]
+    rs = build_ruleset(rules, threshold=1.0)
+    assert len({fn.__code__ for fn in rs._fns}) == 1
+    t = rs.evaluate({"text": "w7 y7 w8 x9"})
+    assert [m.rule for m in t.matches] == ["r7", "r7"]
+
+
+def test_a_two_thousand_term_alias() -> None:
+    names = [f"Company{i}" for i in range(2000)]
+    rs = one_rule("@big NEAR/3 =IPO", {"big": names})
+    assert rs.evaluate({"text": "Company1999 plans an IPO"}).flagged
+    assert not rs.evaluate({"text": "Company2000 plans an IPO"}).flagged
 
 
 # ---------------------------------------------------------------- a naive reference
@@ -142,9 +202,18 @@ def test_engine_agrees_with_naive_regex_evaluation(seed: int) -> None:
             "text": " ".join(rng.choice(WORDS + ["x", "y-z", "it's"]) for _ in range(rng.randint(0, 30))),
         }
         # Every rule that fires records at least one match (parsing forbids NOT-only rules).
-        got = {m.rule for m in rs.evaluate(fields).matches}
+        tagging = rs.evaluate(fields)
+        got = {m.rule for m in tagging.matches}
         fired = {r.name for r in rules if _ref(r.node, fields)}
         assert got == fired, (fields, sorted(got ^ fired))
+        # Weight 1 each, 1.5 for a rule with a match in the title.
+        assert tagging.score == len(fired) + 0.5 * len({m.rule for m in tagging.matches if m.field == "title"})
+        # A one-term rule reports exactly the occurrences the regex finds, in its fields.
+        for r in rules:
+            if isinstance(r.node, Term):
+                spans = {(m.field, m.start, m.end) for m in tagging.matches if m.rule == r.name}
+                expected = {(f, s, e) for f in r.node.fields for s, e in _ref_positions(r.node, fields.get(f, ""))}
+                assert spans == expected, (r.query, fields)
 
 
 # ---------------------------------------------------------------- explanation text

@@ -12,6 +12,7 @@ import pytest
 from monitor.model import Match
 from rules import QueryError, Rule, build_ruleset, format_tagging, highlight, parse_query, snippets
 from rules.query import And, Near, Node, Not, Or, Term
+import rules.engine as engine
 from rules_helpers import one_rule
 
 
@@ -118,6 +119,59 @@ def test_a_two_thousand_term_alias() -> None:
     rs = one_rule("@big NEAR/3 =IPO", {"big": names})
     assert rs.evaluate({"text": "Company1999 plans an IPO"}).flagged
     assert not rs.evaluate({"text": "Company2000 plans an IPO"}).flagged
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "span"),
+    [
+        # Non-ASCII text goes through the regex path, ASCII through str.translate: same answers.
+        ("OpenAI", "Sam Altman\u2019s OpenAI \u2014 and more", "OpenAI"),
+        ("\"OpenAI's board\"", "OpenAI\u2019s\u00a0board met", "OpenAI\u2019s\u00a0board"),
+        ("Société", "La Société Générale a dit", "Société"),
+        ("Straße", "in der Straße\u2009heute", "Straße"),
+        ("naïv*", "une idée naïvement simple", "naïvement"),
+        ("\"public benefit\"", "a public\u2028benefit firm", "public\u2028benefit"),
+        ("İstanbul", "İstanbul'da bugün", "İstanbul"),
+        ("data", "a «data» center", "data"),
+    ],
+)
+def test_unicode_text(query: str, text: str, span: str) -> None:
+    t = one_rule(query).evaluate({"text": text})
+    assert [text[m.start : m.end] for m in t.matches] == [span]
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("Société", "les Sociétés anonymes"),
+        ("naïv", "une idée naïve"),
+        ("Straße", "die Straßenbahn"),
+        ('"public benefit"', "a public–benefit firm"),
+        ("=Société", "la société"),
+        ("İstanbul", "Istanbul"),
+    ],
+)
+def test_unicode_near_misses(query: str, text: str) -> None:
+    assert one_rule(query).evaluate({"text": text}).matches == []
+
+
+def test_spans_point_into_the_text_as_given_across_collapsed_whitespace() -> None:
+    text = "Intro.\n\n\n  Microsoft   and\tOpenAI\r\n\r\nsigned  a  deal.  IPO"
+    t = one_rule('Microsoft NEAR/2 OpenAI OR "a deal" OR IPO').evaluate({"text": text})
+    assert [text[m.start : m.end] for m in t.matches] == ["Microsoft", "OpenAI", "a  deal", "IPO"]
+
+
+def test_word_starts_are_where_the_word_regex_finds_words() -> None:
+    # NEAR counts words by word_starts, read off the word-space text; the regex is its definition.
+    rng = random.Random(3)
+    alphabet = "ab9_'-’ é.\n,ZİÖ\u0345²"
+    rs = one_rule("a")
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        _, texts = rs._scan({"text": text})
+        ft = texts[1]
+        if ft is not None:
+            assert ft.word_starts() == [m.start() for m in engine._WORD.finditer(ft.norm)], repr(text)
 
 
 # ---------------------------------------------------------------- a naive reference

@@ -16,11 +16,12 @@ article follows the number of hits, not the number of rules.
 
 Each rule is compiled to a small Python function (see `_Codegen`) that
 tests its boolean structure with dict lookups and, when it is true, appends
-its match rows. Rules of the same shape share one generated factory; the
-generated source holds nothing from a rule file but parameter names, the
-rule's keys, labels and name being passed in as values, so no rule text can
-become code. A compiled set pickles as its rules and settings and is
-compiled again where it is unpickled (the parser worker processes).
+its match rows. Rules of the same shape share one compiled code object;
+the generated source holds nothing from a rule file but parameter names,
+the rule's keys, labels and name being its parameters' default values, so
+no rule text can become code. A compiled set pickles as its rules and
+settings and is compiled again where it is unpickled (the parser worker
+processes).
 
 This module does no I/O and imports nothing from the project but
 `monitor.model`; rule files are read by `rules.load`.
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, chain, compress, count, filterfalse
 from operator import add, itemgetter
+from types import FunctionType
 from typing import Any
 
 import ahocorasick
@@ -233,7 +235,7 @@ class RuleSet:
 
     def _compile(self) -> None:
         gen = _Codegen(self.title_weight)
-        factories: dict[str, Callable[..., _RuleFn]] = {}
+        shapes: dict[str, Callable[..., _RuleFn]] = {}
         key_rules: dict[int, list[int]] = {}
         self._fns: list[_RuleFn] = []
         for r_index, rule in enumerate(self.rules):
@@ -245,16 +247,16 @@ class RuleSet:
             for key in sorted(cover):
                 key_rules.setdefault(key, []).append(r_index)
             source, values = gen.function(rule)
-            make = factories.get(source)
-            if make is None:
+            shape = shapes.get(source)
+            if shape is None:
                 namespace: dict[str, Any] = {}
                 exec(compile(source, "<rule>", "exec"), namespace)
-                make = factories[source] = namespace["make"]
-            self._fns.append(make(*values))
-        # Indexed by hit key (a list: no hashing, and every key is small); None where no rule is.
-        self._key_rules: list[tuple[int, ...] | None] = [None] * (len(gen.terms) << _FIELD_BITS)
+                shape = shapes[source] = namespace["rule"]
+            self._fns.append(FunctionType(shape.__code__, shape.__globals__, "rule", tuple(values)))
+        # The rule functions to run when a key is hit, by key (a list: every key is small).
+        self._key_rules: list[tuple[_RuleFn, ...] | None] = [None] * (len(gen.terms) << _FIELD_BITS)
         for key, indexes in key_rules.items():
-            self._key_rules[key] = tuple(indexes)
+            self._key_rules[key] = tuple(self._fns[i] for i in indexes)
         self._nears = gen.nears
         self._automaton = self._build_automaton(gen.terms)
 
@@ -357,19 +359,16 @@ class RuleSet:
         hits, texts = self._scan(fields)
         if not hits:
             return Tagging()
-        candidates = sorted(chain.from_iterable(filter(None, map(self._key_rules.__getitem__, hits))))
+        # Each rule once, in the order the text reaches it: deterministic, and no sort.
+        candidates = dict.fromkeys(chain.from_iterable(filter(None, map(self._key_rules.__getitem__, hits))))
         if not candidates:
             return Tagging()
         near = _Proximity(hits, texts, self._nears).near
-        fns = self._fns
         score = 0.0
         tag_scores: dict[str, float] = {}
         rows: list[_Row] = []
-        last = -1
-        for r_index in candidates:
-            if r_index != last:  # a rule reached through two of its keys is in the list twice
-                score += fns[r_index](hits, near, rows, tag_scores)
-                last = r_index
+        for rule in candidates:
+            score += rule(hits, near, rows, tag_scores)
         if not rows:
             return Tagging()
         rows.sort()
@@ -410,14 +409,17 @@ class _Codegen:
     with each field it looks in. Equal NEAR nodes share one proximity index,
     so one article computes them once for every rule that uses them.
 
-    `function` writes a rule as the source of a factory, ``make(v0, v1,
-    ...)``, and returns it with the values of its parameters: the rule's
-    keys, term labels, proximity indexes and name. Rules of the same shape
-    have the same source, so a set of 10,000 rules compiles a few dozen
-    factories, not 10,000 functions. The function a factory makes is the
-    `_RuleFn` contract: given the hits ``H``, the proximity lookup ``N`` and
-    the article's rows, it appends its rows (to a list of its own first
-    when one occurrence could be reported twice) and returns 0, 1 or 3.
+    `function` writes a rule as the source of a function whose parameters
+    ``v0, v1, ...`` stand for the rule's keys, term labels, proximity
+    indexes, name, weights and tags, and returns it with their values.
+    Rules of the same shape have the same source, so a set of 10,000 rules
+    compiles a handful of code objects, not 10,000; each rule is that code
+    with its values as the parameters' defaults (defaults sit in one tuple,
+    which a call reads faster than closure cells). The function keeps the
+    `_RuleFn` contract: given the hits ``H``, the proximity lookup ``N``,
+    the article's rows and tag scores, it appends its rows (to a list of its
+    own first when one occurrence could be reported twice), adds its weight
+    to its tags and returns the weight, or 0.0 when the rule is false.
     """
 
     def __init__(self, title_weight: float) -> None:
@@ -462,14 +464,14 @@ class _Codegen:
         return index
 
     def function(self, rule: Rule) -> tuple[str, list[Any]]:
-        """The factory source for one rule and the values of its parameters."""
+        """The source of one rule's function and the values of its parameters."""
         self._values = []
         name = self._value(rule.name)
         node = rule.node
         # Rows a rule reports are distinct unless a term appears twice in it.
         labels_keys = [(self.label(t), self.keys(t)) for t in positive_terms(node)]
         dedupe = len(labels_keys) != len(set(labels_keys))
-        lines = ["    def rule(H, N, rows, tag_scores):"]
+        lines = ["    def rule(H, N, rows, tag_scores, {params}):"]
         if _monotone(node):
             lines.append("        t = 0")
         else:
@@ -486,10 +488,10 @@ class _Codegen:
         for tag in rule.tags:
             tag = self._value(tag)
             lines.append(f"        tag_scores[{tag}] = tag_scores.get({tag}, 0.0) + w")
-        lines += ["        return w", "    return rule", ""]
+        lines += ["        return w", ""]
         values, self._values = self._values, []
         params = ", ".join(f"v{i}" for i in range(len(values)))
-        return f"def make({params}):\n" + "\n".join(lines), values
+        return "\n".join(line[4:] for line in lines).replace("{params}", params), values
 
     def _value(self, value: Any) -> str:
         self._values.append(value)

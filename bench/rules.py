@@ -306,4 +306,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

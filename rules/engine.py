@@ -82,12 +82,11 @@ class Rule:
 
 @dataclass
 class _FieldText:
-    original: str
     norm: str
-    # Where collapsing whitespace shifted offsets, if it did: from norm offset
-    # breaks[i] on, the original offset is shifts[i] more (breaks[0] is 0).
-    breaks: list[int] | None
-    shifts: list[int] | None = None
+    # (breaks, shifts) where collapsing whitespace shifted offsets, if it did:
+    # from norm offset breaks[i] on, the offset in the text as given is
+    # shifts[i] more (breaks[0] is 0).
+    collapsed: tuple[list[int], list[int]] | None
     # The word-space text the scan read (see `RuleSet._pattern`): spaced[i + 1] is norm[i].
     spaced: str = ""
     _word_starts: list[int] | None = None
@@ -156,7 +155,7 @@ def _normalise(text: str) -> _FieldText:
     nearly every article). Clean single-spaced text costs one translate."""
     norm = _same(text)
     if "  " not in norm:
-        return _FieldText(text, norm, None)
+        return _FieldText(norm, None)
     parts: list[str] = []
     breaks, shifts = [0], [0]
     last = 0
@@ -167,7 +166,7 @@ def _normalise(text: str) -> _FieldText:
         breaks.append(m.start() + 1 - shifts[-1])
         shifts.append(last - breaks[-1])
     parts.append(norm[last:])
-    return _FieldText(text, "".join(parts), breaks, shifts)
+    return _FieldText("".join(parts), (breaks, shifts))
 
 
 # What the scan found: hit key -> (start, end) spans in that field's normalised text.
@@ -213,24 +212,12 @@ class RuleSet:
         self.version = self._version()
 
     # Generated functions do not pickle; the rules do, and compile again.
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "rules": self.rules,
-            "threshold": self.threshold,
-            "title_weight": self.title_weight,
-            "aliases": self.aliases,
-            "files": self.files,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        RuleSet.__init__(
-            self,
-            state["rules"],
-            threshold=state["threshold"],
-            title_weight=state["title_weight"],
-            aliases=state["aliases"],
-            files=state["files"],
+    def __reduce__(self) -> tuple[Any, ...]:
+        compile_again = partial(
+            RuleSet, self.rules, threshold=self.threshold, title_weight=self.title_weight,
+            aliases=self.aliases, files=self.files,
         )
+        return compile_again, ()
 
     # ------------------------------------------------------------ compile
 
@@ -373,7 +360,7 @@ class RuleSet:
         if not rows:
             return Tagging()
         rows.sort()
-        if any(ft is not None and ft.breaks is not None for ft in texts):
+        if any(ft is not None and ft.collapsed is not None for ft in texts):
             rows = _to_original(rows, texts)
         matches = list(map(_as_match, map(_match_fields, rows)))
         score = round(score, 6)
@@ -469,9 +456,9 @@ class _Codegen:
         self._values = []
         name = self._value(rule.name)
         node = rule.node
-        # Rows a rule reports are distinct unless a term appears twice in it.
-        labels_keys = [(self.label(t), self.keys(t)) for t in positive_terms(node)]
-        dedupe = len(labels_keys) != len(set(labels_keys))
+        # Rows a rule reports are distinct unless a term (in the same fields) appears twice in it.
+        keys = [self.keys(t) for t in positive_terms(node)]
+        dedupe = len(keys) != len(set(keys))
         lines = ["    def rule(H, N, rows, tag_scores, {params}):"]
         if _monotone(node):
             lines.append("        t = 0")
@@ -686,10 +673,10 @@ def _to_original(rows: list[_Row], texts: Sequence[_FieldText | None]) -> list[_
     out = []
     for row in rows:
         ft = texts[row[0]]
-        if ft is None or ft.breaks is None or ft.shifts is None:
+        if ft is None or ft.collapsed is None:
             out.append(row)
             continue
-        breaks, shifts = ft.breaks, ft.shifts
+        breaks, shifts = ft.collapsed
         s, e = row[1], row[2]
         s += shifts[bisect_right(breaks, s) - 1]
         e += shifts[bisect_right(breaks, e) - 1]

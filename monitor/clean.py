@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
 
-from monitor.model import Article
+from core.types import Article
 
 # Strings inside <script>, <style> and <template> are never part of bs4's
 # get_text(); these other elements hold no reader-visible text either.

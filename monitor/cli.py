@@ -11,43 +11,17 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from monitor.config import Config, load_config
-from monitor.model import ConfigError, MonitorError, RuleError
+from core.errors import ConfigError, MonitorError, RuleError
+from monitor.app import App, app_of, utcnow
+from monitor.app import table as _table
+from monitor.cli_rules import rules as rules_group
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class App:
-    """What commands share: the configuration (loaded lazily, once) and ways to open the rest."""
-
-    def __init__(self, config_path: str | None):
-        self.config_path = config_path
-
-    @cached_property
-    def config(self) -> Config:
-        return load_config(self.config_path)
-
-    def store(self) -> Any:
-        """Open the database and bring the configured feeds into it."""
-        from monitor.service import open_store
-
-        return open_store(self.config, now=utcnow())
-
-    def ruleset(self, files: list[Path] | None = None) -> Any:
-        from rules import load_rules
-
-        return load_rules(files or self.config.rule_files)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -81,12 +55,6 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """
     setup_logging(verbose)
     ctx.obj = App(config_path)
-
-
-def app_of(ctx: click.Context) -> App:
-    obj = ctx.find_object(App)
-    assert obj is not None
-    return obj
 
 
 # ------------------------------------------------------------------ poll
@@ -435,111 +403,7 @@ def _short_time(value: str | None) -> str:
     return value.replace("T", " ")[:16]
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-# ------------------------------------------------- rules on stored articles
-
-
-@click.command("explain")
-@click.argument("article")
-@click.option("--current", is_flag=True, help="Also evaluate the article with the rules in force now.")
-@click.pass_context
-def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
-    """Show why a stored article (id or URL) was tagged: rules, terms, spans, score."""
-    from rules import format_tagging
-
-    from monitor.service import stored_fields, stored_tagging
-
-    app = app_of(ctx)
-    with app.store() as store:
-        row = store.article(article)
-        changes = store.tag_changes(row["id"])
-    marks = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("«", "»")
-    fields = stored_fields(row)
-    click.echo(f"[{row['id']}] {row['title']}")
-    click.echo(f"{row['link']}  ({row['feed_name']}, published {row['published']})")
-    click.echo(f"tagged with rules version {row['rules_version'] or '?'}")
-    click.echo(format_tagging(stored_tagging(row), fields, open_mark=marks[0], close_mark=marks[1]))
-    for c in changes:
-        click.echo(f"  {c['at']}: tag {c['tag']} {c['change']} (rules {c['rules_version'] or '?'})")
-    if current:
-        ruleset = app.ruleset()
-        click.echo(f"\nwith the rules in force now (version {ruleset.version}):")
-        click.echo(format_tagging(ruleset.evaluate(fields), fields, threshold=ruleset.threshold, rules=ruleset,
-                                  open_mark=marks[0], close_mark=marks[1]))
-
-
-@click.command("backtest")
-@click.option("--rules", "rule_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Candidate rule file(s) (default: the rules in force).")
-@click.option("--since", default=None, help="Only articles first seen within this long, e.g. 30d (default: all).")
-@click.option("--apply", is_flag=True, help="Re-tag the articles for real and record every tag added or removed.")
-@click.option("--examples", default=5, show_default=True, help="Examples to show per kind of change.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-def rules_backtest(
-    ctx: click.Context, rule_files: tuple[Path, ...], since: str | None, apply: bool, examples: int, as_json: bool
-) -> None:
-    """Re-evaluate stored articles with the current or a candidate rule set and show the difference."""
-    from datetime import timedelta
-
-    from monitor.config import parse_duration
-    from monitor.service import backtest
-
-    app = app_of(ctx)
-    ruleset = app.ruleset(list(rule_files) or None)
-    now = utcnow()
-    start = None
-    if since:
-        try:
-            start = now - timedelta(seconds=parse_duration(since))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--since") from None
-    result = backtest(app.config, ruleset, since=start, now=now, apply=apply)
-    r = result.report
-    if as_json:
-        out = r.to_dict()
-        out["rules_version"] = ruleset.version
-        out["applied"] = result.applied
-        click.echo(json.dumps(out, indent=2))
-        return
-    click.echo(f"{r.articles} stored articles re-evaluated with rules version {ruleset.version}")
-    click.echo(f"flagged: {r.flagged_before} before, {r.flagged_after} after "
-               f"(+{len(r.newly_flagged)} newly flagged, -{len(r.no_longer_flagged)} no longer flagged)")
-    rows = r.tag_rows()
-    if rows:
-        click.echo(_table(["tag", "flagged before", "flagged after", "change"],
-                          [[t, str(fb), str(fa), f"{fa - fb:+d}"] for t, _b, _a, fb, fa in rows]))
-    for label, ids in (("newly flagged", r.newly_flagged), ("no longer flagged", r.no_longer_flagged)):
-        if ids:
-            click.echo(f"\n{label} ({len(ids)}), e.g.:")
-            for article_id in ids[:examples]:
-                title, url = result.titles[article_id]
-                new = result.after[article_id]
-                why = ", ".join(sorted({f"{m.rule}: {m.term}" for m in new.matches})) or "no rule matches now"
-                click.echo(f"  [{article_id}] {title}\n      {url}\n      {why}")
-    if not r.changed:
-        click.echo("No article would change.")
-    if apply:
-        click.echo(f"Applied: {result.applied} articles re-tagged; tag changes recorded.")
-    elif r.changed:
-        click.echo("Nothing was changed; add --apply to re-tag for real.")
-
-
-def _register_subcommands() -> None:
-    from monitor.cli_rules import rules as rules_group
-
-    rules_group.add_command(rules_explain)
-    rules_group.add_command(rules_backtest)
-    main.add_command(rules_group)
-
-
-_register_subcommands()
+main.add_command(rules_group)
 
 
 def run() -> None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from monitor.model import MonitorError
+from core.errors import MonitorError
 
 
 class DeliveryError(MonitorError):

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.model import Match
+from core.types import Match
 
 SITE_TITLE = "Microsoft–OpenAI partnership monitor"
 SNIPPET_CHARS = 240

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from monitor.model import MonitorError
+from core.errors import MonitorError
 
 
 class OpmlError(MonitorError):

@@ -22,7 +22,7 @@ from typing import Any
 
 import feedparser
 
-from monitor.model import MonitorError
+from core.errors import MonitorError
 
 # A double-gzipped body (Content-Encoding undone once) is decompressed at
 # most to this size: the fetch cap already bounds what we were sent.

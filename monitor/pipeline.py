@@ -30,7 +30,8 @@ from typing import Any
 from monitor.clean import to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
-from monitor.model import Article, MonitorError, StorageError, StoryKey, Tagging
+from core.errors import MonitorError, StorageError
+from core.types import Article, StoryKey, Tagging
 from monitor.parse import parse_feed
 from monitor.stories import DEFAULT_WINDOW, choose_story_from_rows, story_key
 from rules import RuleSet

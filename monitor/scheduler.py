@@ -30,7 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, find_config_path, load_config
-from monitor.model import ConfigError, MonitorError, RuleError
+from core.errors import ConfigError, MonitorError, RuleError
 from monitor.pipeline import PollSummary
 
 log = logging.getLogger("monitor.run")

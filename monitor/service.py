@@ -21,7 +21,8 @@ import click
 from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
-from monitor.model import MonitorError, combined_text
+from core.errors import MonitorError
+from core.types import combined_text
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from storage import Feed, Store
 
@@ -475,7 +476,7 @@ def stored_fields(row: dict[str, Any]) -> dict[str, str]:
 
 
 def stored_tagging(row: dict[str, Any]) -> Any:
-    from monitor.model import Tagging
+    from core.types import Tagging
 
     return Tagging(
         score=row["score"], flagged=row["flagged"], tags=list(row["tags"]), matches=list(row["matches"]),

@@ -19,7 +19,7 @@ How to wire it (pipeline + storage)
 Before writing an article::
 
     key = story_key(article.title, article.text, article.published)
-    # a monitor.model.StoryKey: the packed fingerprint and the band keys, as the store takes them
+    # a core.types.StoryKey: the packed fingerprint and the band keys, as the store takes them
     # The band keys are scoped to 7-day periods (`timed_band_keys`): the same
     # list is stored and looked up, and a window longer than `PERIOD` would miss.
 
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from monitor.model import StoryKey
+from core.types import StoryKey
 
 # --- parameters ---------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Keyword rules: a small boolean query language, compiled and matched in one pass.
 
 Text in, matches out. This package imports nothing from the project but
-`monitor.model` (no pipeline, scheduler, CLI or storage); see docs/rules.md
+`core` (no pipeline, scheduler, CLI or storage); see docs/rules.md
 for the query language.
 """
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.model import Tagging
+from core.types import Tagging
 
 
 @dataclass

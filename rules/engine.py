@@ -24,7 +24,7 @@ settings and is compiled again where it is unpickled (the parser worker
 processes).
 
 This module does no I/O and imports nothing from the project but
-`monitor.model`; rule files are read by `rules.load`.
+`core`; rule files are read by `rules.load`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 
 import ahocorasick
 
-from monitor.model import Match, Tagging
+from core.types import Match, Tagging
 from rules.query import FIELDS, And, Near, Node, Not, Or, Term, all_terms, fold, positive_terms, render
 
 DEFAULT_THRESHOLD = 2.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitor.model import Match, Tagging
+from core.types import Match, Tagging
 
 FIELD_ORDER = ("title", "text", "author", "url", "feed")
 

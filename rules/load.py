@@ -26,7 +26,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from monitor.model import RuleError
+from core.errors import RuleError
 from rules.engine import DEFAULT_THRESHOLD, DEFAULT_TITLE_WEIGHT, Rule, RuleSet
 from rules.query import QueryError, Term, alias_term, parse_query
 

@@ -18,7 +18,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from monitor.model import MonitorError, Tagging
+from core.errors import MonitorError
+from core.types import Tagging
 from rules.engine import RuleSet
 
 

@@ -27,6 +27,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from core.errors import QueryError
+
 FIELDS: tuple[str, ...] = ("title", "text", "author", "url", "feed")
 DEFAULT_FIELDS: frozenset[str] = frozenset({"title", "text"})
 MIN_PREFIX = 3  # "ai*" would match "aid", "aim", "air": too blunt to be a rule
@@ -71,13 +73,6 @@ def fold(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
-class QueryError(Exception):
-    """A query is malformed. ``column`` is 1-based within the query string."""
-
-    def __init__(self, message: str, column: int | None = None):
-        self.message = message
-        self.column = column
-        super().__init__(message if column is None else f"{message} (column {column})")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from monitor.model import Article, Match, NotFound, StorageError, StoryKey, Tagging
+from core.errors import NotFound, StorageError
+from core.types import Article, Match, StoryKey, Tagging
 from storage.schema import migrations
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.model import Tagging
+from core.types import Tagging
 from rules import Rule, RuleSet, build_ruleset, parse_query
 from rules.query import alias_term
 

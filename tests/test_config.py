@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import DEFAULT_FEEDS, load_config, locate_key, parse_duration
-from monitor.model import ConfigError
+from core.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str, name: str = "monitor.toml") -> Path:

@@ -33,7 +33,7 @@ from monitor.digest import (
     write_digest,
     write_index,
 )
-from monitor.model import Match
+from core.types import Match
 
 GOLDEN = Path(__file__).parent / "data" / "digest"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -133,7 +133,7 @@ def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_fil
     import errno
 
     from monitor import digest as dg
-    from monitor.model import MonitorError
+    from core.errors import MonitorError
 
     cfg = load_config(stored(httpserver, tmp_path))
     make_digest(cfg, DAY, now=NOW)

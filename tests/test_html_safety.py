@@ -32,7 +32,7 @@ from monitor.digest import (
     write_digest,
     write_index,
 )
-from monitor.model import Match
+from core.types import Match
 
 UTC = timezone.utc
 DAY = date(2026, 11, 23)

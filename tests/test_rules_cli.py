@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.cli_rules import set_rule_files
 from monitor.config import load_config
-from monitor.model import MonitorError
+from core.errors import MonitorError
 from rules import default_rule_files
 
 DATA = Path(__file__).parent / "data"

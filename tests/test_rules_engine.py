@@ -9,7 +9,7 @@ from bisect import bisect_right
 
 import pytest
 
-from monitor.model import Match
+from core.types import Match
 from rules import QueryError, Rule, build_ruleset, format_tagging, highlight, parse_query, snippets
 from rules.query import And, Near, Node, Not, Or, Term
 import rules.engine as engine

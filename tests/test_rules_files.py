@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import RuleError
+from core.errors import RuleError
 from rules import default_rule_files, load_rules
 from rules_helpers import write
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Match, MonitorError, Tagging
+from core.errors import MonitorError
+from core.types import Match, Tagging
 from rules import compare, default_rule_files, evaluate_labels, load_rules, read_labels, suggest_terms
 from rules_helpers import one_rule, write
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Article, Match, NotFound, StorageError, Tagging
+from core.errors import NotFound, StorageError
+from core.types import Article, Match, Tagging
 from storage import FeedUpdate, Store
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

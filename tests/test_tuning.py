@@ -91,7 +91,7 @@ def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: P
     from datetime import datetime, timezone
 
     from monitor.config import load_config
-    from monitor.model import Article, Tagging
+    from core.types import Article, Tagging
     from monitor.service import open_store
     from storage import FeedUpdate
 

@@ -1,4 +1,4 @@
-"""Shared data types and the project's error hierarchy.
+"""Shared data types: what the packages pass to each other.
 
 This is the one leaf module that every package may import: `rules/` and
 `storage/` use it so that they never need to import each other or the
@@ -10,41 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
-
-
-class MonitorError(Exception):
-    """Root of every error the project raises on purpose.
-
-    The CLI turns these into one clear line and a non-zero exit code; any
-    other exception is a bug and is allowed to surface.
-    """
-
-
-class ConfigError(MonitorError):
-    """A configuration file is invalid. Carries every problem found."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-class RuleError(MonitorError):
-    """A rule file (or a set of them) is invalid. Carries every problem found.
-
-    Each problem is one line: ``file:line:col: rule NAME: what is wrong``.
-    """
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-class StorageError(MonitorError):
-    """The database cannot be opened or written (locked, full disk, corrupt)."""
-
-
-class NotFound(MonitorError):
-    """A feed, article or date the user named does not exist."""
 
 
 class Match(NamedTuple):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from typing import Any
 
 import feedparser
@@ -64,6 +64,12 @@ class ParsedFeed:
     warning: str | None = None
 
 
+_SURROGATE_REF = re.compile((
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}"
+    rb"|0*(?:5529[6-9]|553[0-9]{2}|55[4-9][0-9]{2}|56[0-9]{3}|57[0-2][0-9]{2}|573[0-3][0-9]|5734[0-3]));"
+))
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse a feed body. Raises FeedError when it is not a usable feed."""
     if body[:2] == b"\x1f\x8b":
@@ -84,6 +90,10 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
         # Whitespace before the XML declaration makes expat give up and
         # feedparser fall back to its slower, looser parser.
         body = stripped
+    # A character reference to a surrogate (`&#xD800;`) makes feedparser's
+    # loose parser raise UnicodeEncodeError and lose the whole feed.
+    if b"&#" in body:
+        body = _SURROGATE_REF.sub(b"&#xFFFD;", body)
     d = feedparser.parse(
         body, sanitize_html=False, resolve_relative_uris=False, response_headers=_headers(base_url, content_type)
     )

@@ -7,9 +7,14 @@ pipeline. It must import nothing from the project and do no I/O.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import NamedTuple
+
+_WS = re.compile(r"\s+")
 
 
 class Match(NamedTuple):
@@ -74,9 +79,14 @@ class Article:
     content_html: str = ""
     content_text: str = ""
 
-    @property
+    @cached_property
     def text(self) -> str:
-        """Summary and content as one clean text (what `text:` rules see)."""
+        """Summary and content as one clean text (what `text:` rules see).
+
+        Built once per article and carried with it (also across the worker
+        processes' pickling), so tagging, the story key and the content hash
+        read the very same string and match offsets cannot disagree.
+        """
         return combined_text(self.summary_text, self.content_text)
 
 
@@ -91,3 +101,69 @@ def combined_text(summary_text: str, content_text: str) -> str:
             return content_text
         return summary_text + "\n" + content_text
     return content_text or summary_text
+
+
+def content_hash(title: str, text: str) -> str:
+    """Fingerprint of an article's words: equal for word-for-word copies."""
+    norm = _WS.sub(" ", f"{title}\n{text}").strip().casefold()
+    return hashlib.sha1(norm.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- what the ingest decider reads from the store and hands back to it -----------------------
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """An entry this feed delivered before, under identity key `key`."""
+
+    key: str
+    article_id: int
+    content_hash: str
+    title: str
+    url: str
+    owner_feed_id: int  # the feed whose version the article holds (the first to carry it)
+
+
+@dataclass(frozen=True)
+class KnownArticle:
+    """A stored article found by canonical URL or by content hash."""
+
+    id: int
+    feed_id: int
+
+
+@dataclass(frozen=True)
+class StoryCandidate:
+    """A stored article sharing story band keys with a new one (see `Store.story_candidates`)."""
+
+    id: int
+    story_id: int
+    signature: bytes
+    title: str
+    published: datetime
+    score: float
+    feed_id: int
+
+
+@dataclass
+class EntryIntent:
+    """What one entry of a fetch means for the store, as `monitor.ingest` decided it.
+
+    ``action``: ``new`` (store an article and its entry), ``update`` (the
+    feed edited an entry it delivered before: rewrite ``article_id``),
+    ``link`` (another feed's article tells the same story: record this
+    feed's entry pointing at ``article_id``), ``skip`` (nothing changed, or a
+    copy whose later edits must not overwrite its first feed's version).
+    A new article joins story ``story_id``, or the story started in this
+    batch under ``new_story`` (an index), or none.
+    """
+
+    action: str
+    key: str
+    article: Article
+    tagging: Tagging
+    content_hash: str
+    article_id: int | None = None
+    story: StoryKey | None = None
+    story_id: int | None = None
+    new_story: int | None = None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
-from typing import Protocol
+from datetime import datetime, timedelta, timezone
 from html import unescape
+from typing import Protocol
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
@@ -105,44 +105,83 @@ def _is_tracking(param: str) -> bool:
     return key in TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
 
 
+# Dates a feed may give that we believe: before the web's news feeds or more
+# than a day ahead of our clock, a date is a placeholder or a broken clock
+# (`Sat, 01 Jan 0001`), and the entry is dated when we first saw it.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+FUTURE_SLACK = timedelta(days=1)
+MAX_TITLE = 2000  # characters: a title longer than this is a broken feed, not a headline
+
+# Lone surrogates cannot be encoded for SQLite or JSON; C0 controls in a
+# one-line field are noise a terminal would interpret.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def storable(text: str) -> str:
+    """Text with lone surrogates (which SQLite and JSON cannot encode) replaced."""
+    return _SURROGATE.sub("\ufffd", text) if text and not text.isascii() else text
+
+
+def one_line(text: str) -> str:
+    return _CONTROL.sub(" ", storable(text)) if text else text
+
+
+def date_out_of_range(published: datetime | None, fetched_at: datetime) -> bool:
+    """A feed date we do not believe (see EARLIEST_DATE): the entry is dated when first seen."""
+    if published is None:
+        return False
+    try:
+        return published < EARLIEST_DATE or published > fetched_at + FUTURE_SLACK
+    except (OverflowError, TypeError):
+        return True
+
+
 def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Article:
     """A parsed entry as an Article, ready to tag and store.
 
     The published time falls back to the fetch time when the feed gives
-    none, or one in the future (a wrong clock or time zone at the publisher
-    must not pin an item to the top of every digest).
+    none, one in the future (a wrong clock or time zone at the publisher
+    must not pin an item to the top of every digest), or one before 1990.
+
+    ``guid`` is the feed's own id for the entry, or empty: which key an
+    entry is stored under is decided by `monitor.ingest`, which sees the
+    whole fetch.
     """
-    link = urljoin(base_url, raw.link.strip()) if raw.link else ""
+    link = one_line(urljoin(base_url, raw.link.strip()) if raw.link else "")
     url = canonical_url(link) if link else ""
-    title = html_to_text(raw.title or "")
-    summary_text = html_to_text(raw.summary_html or "")
-    content_text = html_to_text(raw.content_html or "")
+    title = one_line(html_to_text(storable(raw.title or "")))[:MAX_TITLE]
+    summary_html = storable(raw.summary_html or "")
+    content_html = storable(raw.content_html or "")
+    summary_text = html_to_text(summary_html)
+    content_text = html_to_text(content_html)
     fetched_at = fetched_at.astimezone(timezone.utc)
     published, from_feed = raw.published, True
-    if published is None or published > fetched_at:
+    if published is None or date_out_of_range(published, fetched_at) or published > fetched_at:
         published, from_feed = fetched_at, False
     else:
         published = published.astimezone(timezone.utc)
-    guid = (raw.guid or "").strip() or url
-    if not guid:
-        # No id and no link: the text is all that tells entries apart. (The
-        # content counts only when there is no title or summary, so ids
-        # stored before it counted at all stay the same.)
-        basis = f"{title}\n{summary_text}" if title or summary_text else f"\n\n{content_text}"
-        guid = "sha1:" + hashlib.sha1(basis.encode()).hexdigest()
+    guid = one_line((raw.guid or "").strip())
     if not url:
-        url = guid if guid.startswith(("http://", "https://")) else f"urn:entry:{guid}"
+        if guid:
+            url = guid if guid.startswith(("http://", "https://")) else f"urn:entry:{guid}"
+        else:
+            # No id and no link: the text is all that tells entries apart. (The
+            # content counts only when there is no title or summary, so keys
+            # stored before it counted at all stay the same.)
+            basis = f"{title}\n{summary_text}" if title or summary_text else f"\n\n{content_text}"
+            url = "urn:entry:sha1:" + hashlib.sha1(basis.encode()).hexdigest()
     return Article(
         guid=guid,
         url=url,
         link=link or url,
         title=title or "(untitled)",
-        author=html_to_text(raw.author or ""),
+        author=one_line(html_to_text(storable(raw.author or ""))),
         published=published,
         published_from_feed=from_feed,
-        categories=[c for c in (html_to_text(x) for x in raw.categories) if c],
-        summary_html=raw.summary_html or "",
+        categories=[c for c in (one_line(html_to_text(storable(x))) for x in raw.categories) if c],
+        summary_html=summary_html,
         summary_text=summary_text,
-        content_html=raw.content_html or "",
+        content_html=content_html,
         content_text=content_text,
     )

@@ -21,21 +21,28 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from monitor.clean import to_article
-from monitor.decide import Policy, decide
-from monitor.fetch import Fetcher, FetchResult
 from core.errors import MonitorError, StorageError
 from core.types import Article, StoryKey, Tagging
+from monitor.clean import date_out_of_range, to_article
+from monitor.decide import Policy, decide
+from monitor.fetch import Fetcher, FetchResult
+from monitor.ingest import save_poll
 from monitor.parse import parse_feed
-from monitor.stories import DEFAULT_WINDOW, choose_story_from_rows, story_key
+from monitor.stories import DEFAULT_WINDOW, story_key
 from rules import RuleSet
-from storage import Feed, FeedUpdate, Store, StoryChooser
+from storage import Feed, FeedUpdate, Store
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -139,22 +146,37 @@ def parse_clean_tag(
         return _Parsed(error=str(exc))
     name = feed_name or parsed.title or base_url
     items, keys = [], []
-    for raw in parsed.entries:
-        article = to_article(raw, base_url=base_url, fetched_at=now)
-        items.append((article, tag_article(ruleset, article, name)))
-        if stories:
+    bad_dates = 0
+    failed: list[str] = []
+    for n, raw in enumerate(parsed.entries, 1):
+        # One entry's oddity is that entry's warning, never the feed's end.
+        try:
+            article = to_article(raw, base_url=base_url, fetched_at=now)
+            tagging = tag_article(ruleset, article, name)
             # The story key is computed here, in parallel, not in the single writer thread.
-            keys.append(story_key(article.title, article.text, article.published))
-    return _Parsed(title=parsed.title or None, link=parsed.link, warning=parsed.warning, items=items, story_keys=keys)
-
-
-def choose_story(window: timedelta) -> StoryChooser:
-    """The store's story chooser: monitor.stories decides among the band-key candidates."""
-
-    def choose(article: Article, key: StoryKey, rows: list[dict[str, Any]]) -> int | None:
-        return choose_story_from_rows(article.title, key.signature, article.published, rows, window=window)
-
-    return choose
+            key = story_key(article.title, article.text, article.published) if stories else None
+        except Exception as exc:
+            log.debug("entry %d of %s skipped", n, base_url, exc_info=True)
+            failed.append(f"entry {n}: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        bad_dates += date_out_of_range(raw.published, now)
+        items.append((article, tagging))
+        if key is not None:
+            keys.append(key)
+    warnings = [parsed.warning] if parsed.warning else []
+    if bad_dates:
+        warnings.append(
+            f"{bad_dates} entries had dates before 1990 or more than a day ahead; dated when first seen instead"
+        )
+    if failed:
+        warnings.append(f"{len(failed)} entries could not be read and were skipped: " + "; ".join(failed[:3]))
+    return _Parsed(
+        title=parsed.title or None,
+        link=parsed.link,
+        warning="; ".join(warnings) or None,
+        items=items,
+        story_keys=keys,
+    )
 
 
 _worker_ruleset: RuleSet | None = None
@@ -267,7 +289,6 @@ class Pipeline:
         self.parser_pool = parser_pool
         self.story_window = story_window
         self.stories = stories
-        self._choose_story = choose_story(story_window)
         self._cpu: Executor | None = None
         self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
         self._count_lock = threading.Lock()
@@ -427,14 +448,14 @@ class Pipeline:
         feed, update = work.feed, work.update
         name = feed.name or update.title or feed.title or feed.url
         try:
-            stats = self.store.save_poll(
+            stats = save_poll(
+                self.store,
                 feed,
                 update,
                 work.items,
                 now=now,
                 rules_version=rules_version,
                 story_keys=work.story_keys or None,
-                choose_story=self._choose_story,
                 story_window=self.story_window,
             )
         except StorageError as exc:
@@ -450,10 +471,10 @@ class Pipeline:
             linked=stats.linked,
             flagged=stats.flagged,
             error=update.error,
-            warning=update.warning,
+            warning=stats.warning,
         )
         if update.error:
             log.warning("%s: %s: %s", feed.url, update.status, update.error)
-        elif update.warning:
-            log.warning("%s: stored with a warning: %s", feed.url, update.warning)
+        elif stats.warning:
+            log.warning("%s: stored with a warning: %s", feed.url, stats.warning)
         return report

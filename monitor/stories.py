@@ -23,11 +23,10 @@ Before writing an article::
     # The band keys are scoped to 7-day periods (`timed_band_keys`): the same
     # list is stored and looked up, and a window longer than `PERIOD` would miss.
 
-Inside the write, the store finds the candidate rows sharing a band key within
-the window (``Store.story_candidates``) and asks::
-
-    story_id = choose_story_from_rows(article.title, key.signature, article.published,
-                                      rows, window=window)   # None: start a new story
+Inside the write, the store finds the stored articles sharing a band key within
+the window (``Store.story_candidates``) and the ingest decider
+(``monitor.ingest.place_stories``) calls ``choose_story`` among them and the
+batch's own new articles (None: start a new story).
 
 The digest and `monitor stories` use the presentation helpers on a story's
 members: `lead` (best title: highest score, then earliest), `also_covered`,

@@ -9,11 +9,9 @@ It must not fetch, parse or evaluate rules: it stores what it is given.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,7 +20,15 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.errors import NotFound, StorageError
-from core.types import Article, Match, StoryKey, Tagging
+from core.types import (
+    Article,
+    EntryIntent,
+    KnownArticle,
+    KnownEntry,
+    Match,
+    StoryCandidate,
+    Tagging,
+)
 from storage.schema import migrations
 
 
@@ -35,12 +41,6 @@ def iso(t: datetime) -> str:
 
 def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-def content_hash(title: str, text: str) -> str:
-    """Fingerprint of an article's words: equal for word-for-word copies."""
-    norm = re.sub(r"\s+", " ", f"{title}\n{text}").strip().casefold()
-    return hashlib.sha1(norm.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -92,12 +92,6 @@ class FeedUpdate:
     elapsed: float = 0.0
 
 
-# Given the new article, its key and the candidate rows found by band keys
-# (id, story_id, signature, title, published, score, feed_id), the story it
-# joins, or None for a new story. Provided by the pipeline (monitor.stories).
-StoryChooser = Callable[[Article, StoryKey, list[dict[str, Any]]], "int | None"]
-
-
 @dataclass
 class SaveStats:
     new: int = 0
@@ -106,6 +100,7 @@ class SaveStats:
     unchanged: int = 0
     flagged: int = 0
     new_ids: list[int] = field(default_factory=list)
+    warning: str | None = None  # the feed warning as stored (entries left out are named in it)
 
 
 _FEED_COLUMNS = (
@@ -127,6 +122,15 @@ def _tagging_values(t: Tagging) -> tuple[float, int, str, str, str]:
         json.dumps(t.tag_scores),
         json.dumps([_match_to_json(m) for m in t.matches]),
     )
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def matches_from_json(text: str) -> list[Match]:
@@ -274,33 +278,76 @@ class Store:
 
     # ------------------------------------------------------------- polling
 
-    def save_poll(
+    def transaction(self) -> Any:
+        """One write transaction (nested: a savepoint); SQLite failures become a StorageError."""
+        return self._writing()
+
+    def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
+        """This feed's entries stored under any of these identity keys, with their article's version."""
+        found: dict[str, KnownEntry] = {}
+        keys = list(dict.fromkeys(keys))
+        for chunk in _chunks(keys):
+            rows = self.db.execute(
+                "SELECT e.guid, e.article_id, a.content_hash, a.title, a.url, a.feed_id FROM entries e "
+                f"JOIN articles a ON a.id = e.article_id WHERE e.feed_id = ? AND e.guid IN ({_marks(chunk)})",
+                (feed_id, *chunk),
+            ).fetchall()
+            for key, article_id, digest, title, url, owner in rows:
+                found[key] = KnownEntry(key, article_id, digest, title, url, owner)
+        return found
+
+    def articles_by_url(self, urls: Iterable[str]) -> dict[str, KnownArticle]:
+        """The first stored article with each canonical URL."""
+        found: dict[str, KnownArticle] = {}
+        for chunk in _chunks(list(urls)):
+            rows = self.db.execute(
+                f"SELECT url, min(id), feed_id FROM articles WHERE url IN ({_marks(chunk)}) GROUP BY url", chunk
+            ).fetchall()
+            found.update({url: KnownArticle(article_id, feed_id) for url, article_id, feed_id in rows})
+        return found
+
+    def articles_by_hash(self, hashes: Iterable[str], *, other_than_feed: int) -> dict[str, KnownArticle]:
+        """The first stored article of another feed with each content hash."""
+        found: dict[str, KnownArticle] = {}
+        for chunk in _chunks(list(hashes)):
+            rows = self.db.execute(
+                f"SELECT content_hash, min(id), feed_id FROM articles WHERE content_hash IN ({_marks(chunk)}) "
+                "AND feed_id != ? GROUP BY content_hash",
+                (*chunk, other_than_feed),
+            ).fetchall()
+            found.update({h: KnownArticle(article_id, feed_id) for h, article_id, feed_id in rows})
+        return found
+
+    def apply_poll(
         self,
         feed: Feed,
         update: FeedUpdate,
-        items: Sequence[tuple[Article, Tagging]],
+        intents: Sequence[EntryIntent],
         *,
         now: datetime,
         rules_version: str | None = None,
-        story_keys: Sequence[StoryKey | None] | None = None,
-        choose_story: StoryChooser | None = None,
-        story_window: timedelta = timedelta(days=3),
+        dropped: Sequence[str] = (),
     ) -> SaveStats:
-        """Store one feed's poll: its articles, its new state and a log row, all or nothing.
+        """Write a decided poll: its entries, the feed's new state and a log row, in one transaction.
 
-        Dedup: an entry this feed delivered before (same guid) is not stored
-        again, but updated in place when its words changed; an entry whose
-        canonical URL or exact words another article already has is linked
-        to that article instead of being stored twice. A new article with a
-        story key joins the story `choose_story` picks among the articles
-        sharing a band key within `story_window`, or starts one.
+        An entry whose values cannot be stored (a value SQLite refuses to
+        bind) is left out and named in the feed's warning; the rest of the
+        feed is stored. A database failure rolls the whole feed back.
         """
         stats = SaveStats()
+        dropped = list(dropped)
         with self._writing():
-            for n, (article, tagging) in enumerate(items):
-                key = story_keys[n] if story_keys is not None and choose_story is not None else None
-                story = (key, choose_story, story_window) if key is not None and choose_story is not None else None
-                self._save_entry(feed, article, tagging, now, rules_version, stats, story)
+            pending_stories: dict[int, int] = {}
+            for intent in intents:
+                try:
+                    with self.db.atomic():
+                        self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
+                except (ValueError, OverflowError, UnicodeError, TypeError) as exc:
+                    dropped.append(f"{intent.article.link or intent.key!r:.120}: {type(exc).__name__}: {exc}")
+            warning = update.warning
+            if dropped:
+                extra = f"{len(dropped)} entries not stored: " + "; ".join(dropped[:3])
+                warning = f"{warning}; {extra}" if warning else extra
             self._apply_update(feed, update, now)
             self.db.execute(
                 "INSERT INTO fetch_log (feed_id, at, status, http_status, new, updated, linked, bytes, elapsed, "
@@ -316,58 +363,39 @@ class Store:
                     update.bytes,
                     round(update.elapsed, 3),
                     update.error,
-                    update.warning,
+                    warning,
                 ),
             )
+        stats.warning = warning
         return stats
 
-    def _save_entry(
+    def _apply_entry(
         self,
         feed: Feed,
-        a: Article,
-        t: Tagging,
+        intent: EntryIntent,
         now: datetime,
         rules_version: str | None,
         stats: SaveStats,
-        story: tuple[StoryKey, StoryChooser, timedelta] | None = None,
-    ) -> int | None:
-        """Store or link one entry; returns the id of a newly stored article, else None."""
-        digest = content_hash(a.title, a.text)
-        entry = self.db.execute(
-            "SELECT e.article_id, a.content_hash, a.title, a.url, a.feed_id, a.flagged FROM entries e "
-            "JOIN articles a ON a.id = e.article_id WHERE e.feed_id = ? AND e.guid = ?",
-            (feed.id, a.guid),
-        ).fetchone()
-        if entry is not None:
-            article_id, old_hash, old_title, old_url, owner, _ = entry
-            unchanged = old_hash == digest and old_title == a.title and old_url == a.url
-            if unchanged or owner != feed.id:
-                # A copy's later edits do not overwrite the version its first feed gave.
-                stats.unchanged += 1
-                return None
-            self._update_article(article_id, a, t, digest, now, rules_version)
+        pending_stories: dict[int, int],
+    ) -> None:
+        a, t = intent.article, intent.tagging
+        if intent.action == "skip":
+            stats.unchanged += 1
+            return
+        if intent.action == "update":
+            assert intent.article_id is not None
+            self._update_article(intent.article_id, a, t, intent.content_hash, now, rules_version)
             stats.updated += 1
             stats.flagged += int(t.flagged)
-            return None
-        # Same canonical URL, or word-for-word the same story: link, don't store twice.
-        found = self.db.execute("SELECT id FROM articles WHERE url = ? ORDER BY id LIMIT 1", (a.url,)).fetchone()
-        if found is None:
-            # Only across feeds: one feed repeating a title (a podcast's
-            # "Episode notes") is distinct entries, not a copy.
-            found = self.db.execute(
-                "SELECT id FROM articles WHERE content_hash = ? AND feed_id != ? ORDER BY id LIMIT 1",
-                (digest, feed.id),
-            ).fetchone()
-        if found is not None:
+            return
+        if intent.action == "link":
             self.db.execute(
                 "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-                (feed.id, a.guid, found[0], a.url, iso(now)),
+                (feed.id, intent.key, intent.article_id, a.url, iso(now)),
             )
             stats.linked += 1
-            return None
-        # The story is chosen before the insert: setting it afterwards would
-        # rewrite the row, and the FTS trigger would index the text twice.
-        story_id = self._choose_story(a, *story) if story else None
+            return
+        story_id = self._story_for(intent, pending_stories)
         cur = self.db.execute(
             "INSERT INTO articles (feed_id, guid, url, link, title, author, published, published_from_feed, "
             "first_seen, updated_at, categories, summary_html, summary_text, content_html, content_text, "
@@ -375,7 +403,7 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 feed.id,
-                a.guid,
+                intent.key,
                 a.url,
                 a.link,
                 a.title,
@@ -389,40 +417,45 @@ class Store:
                 a.summary_text,
                 a.content_html,
                 a.content_text,
-                digest,
+                intent.content_hash,
                 *_tagging_values(t),
                 rules_version,
                 story_id,
-                story[0].signature if story else None,
+                intent.story.signature if story_id is not None and intent.story else None,
             ),
         )
         article_id = int(cur.lastrowid or 0)
         self.db.execute(
             "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-            (feed.id, a.guid, article_id, a.url, iso(now)),
+            (feed.id, intent.key, article_id, a.url, iso(now)),
         )
         if t.flagged and t.tags:
             self._write_tags(article_id, t.tags, fresh=True)
-        if story:
+        if story_id is not None and intent.story is not None:
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
-                [(b, article_id) for b in story[0].band_keys],
+                [(b, article_id) for b in intent.story.band_keys],
             )
         stats.new += 1
         stats.flagged += int(t.flagged)
         stats.new_ids.append(article_id)
-        return article_id
 
-    def _choose_story(self, a: Article, key: StoryKey, choose: StoryChooser, window: timedelta) -> int:
-        """The story a new article joins (or a new one), with the story's counts updated."""
-        candidates = self.story_candidates(key.band_keys, around=a.published, window=window)
-        story_id = choose(a, key, candidates)
-        when = iso(a.published)
+    def _story_for(self, intent: EntryIntent, pending: dict[int, int]) -> int | None:
+        """The story row a new article joins (a pending one is created on first use), counts updated."""
+        if intent.story is None or (intent.story_id is None and intent.new_story is None):
+            return None
+        when = iso(intent.article.published)
+        story_id = intent.story_id
+        if story_id is None and intent.new_story is not None:
+            story_id = pending.get(intent.new_story)
         if story_id is None:
             cur = self.db.execute(
                 "INSERT INTO stories (first_seen, last_seen, members) VALUES (?, ?, 1)", (when, when)
             )
-            return int(cur.lastrowid or 0)
+            story_id = int(cur.lastrowid or 0)
+            if intent.new_story is not None:
+                pending[intent.new_story] = story_id
+            return story_id
         self.db.execute(
             "UPDATE stories SET members = members + 1, first_seen = min(first_seen, ?), "
             "last_seen = max(last_seen, ?) WHERE id = ?",
@@ -439,7 +472,7 @@ class Store:
         exclude: int | None = None,
         limit: int = 100,
         per_band: int = 25,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoryCandidate]:
         """Articles sharing band keys with a new one, published within `window` of `around`.
 
         Bounded work whatever the table holds: for each band key only the
@@ -461,15 +494,18 @@ class Store:
         for key in band_keys:
             params += [key, per_band]
         cur = self.db.execute(
-            "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id, hits.shared "
+            "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id "
             f"FROM (SELECT article_id, count(*) AS shared FROM ({per_key}) GROUP BY article_id) hits "
             "JOIN articles a ON a.id = hits.article_id "
             "WHERE a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL "
+            "AND a.signature IS NOT NULL "
             "ORDER BY hits.shared DESC, a.id DESC LIMIT ?",
             (*params, iso(around - window), iso(around + window), exclude or 0, limit),
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [
+            StoryCandidate(i, story, sig, title, datetime.fromisoformat(pub), score, feed_id)
+            for i, story, sig, title, pub, score, feed_id in cur.fetchall()
+        ]
 
     def _update_article(
         self, article_id: int, a: Article, t: Tagging, digest: str, now: datetime, rules_version: str | None

@@ -171,25 +171,28 @@ def test_relative_link_resolved_against_base_url(link: str, expected: str) -> No
     assert a.link == expected and a.url == canonical_url(expected)
 
 
-def test_guid_falls_back_to_the_canonical_link() -> None:
+# The key an entry is stored under is decided by monitor.ingest over the whole
+# fetch (tests/test_ingest.py): clean keeps only the feed's own id, or none.
+def test_no_guid_stays_empty_and_the_url_is_canonical() -> None:
     a = to_article(raw(guid=None, link="https://Desk.example/x?utm_source=a#top"), base_url=BASE, fetched_at=FETCHED)
-    assert a.guid == "https://desk.example/x"
-    assert to_article(raw(guid="   ", link="/y"), base_url=BASE, fetched_at=FETCHED).guid == "https://desk.example/y"
+    assert a.guid == "" and a.url == "https://desk.example/x"
+    blank = to_article(raw(guid="   ", link="/y"), base_url=BASE, fetched_at=FETCHED)
+    assert blank.guid == "" and blank.url == "https://desk.example/y"
 
 
-def test_guid_falls_back_to_a_hash_of_the_text() -> None:
+def test_no_guid_and_no_link_gets_a_url_from_a_hash_of_the_text() -> None:
     a = to_article(raw(guid=None, link=None), base_url=BASE, fetched_at=FETCHED)
     expected = "sha1:" + hashlib.sha1("Microsoft & OpenAI\nA filing spells out the split.".encode()).hexdigest()
-    assert a.guid == expected
+    assert a.guid == ""
     assert a.url == "urn:entry:" + expected and a.link == a.url
     other = to_article(raw(guid=None, link=None, title="Another"), base_url=BASE, fetched_at=FETCHED)
-    assert other.guid != a.guid
+    assert other.url != a.url
 
 
 def test_entries_with_only_content_do_not_share_a_hash() -> None:
     one = to_article(raw(guid=None, link=None, title="", summary_html="", content_html="<p>First note</p>"), base_url=BASE, fetched_at=FETCHED)
     two = to_article(raw(guid=None, link=None, title="", summary_html="", content_html="<p>Second note</p>"), base_url=BASE, fetched_at=FETCHED)
-    assert one.guid != two.guid
+    assert one.url != two.url
     assert one.title == "(untitled)"
 
 

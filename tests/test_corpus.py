@@ -79,7 +79,7 @@ def test_every_wellformed_entry_becomes_an_article(name: str) -> None:
     for raw in result.entries:
         a = to_article(raw, base_url=BASE, fetched_at=FETCHED)
         assert a.title.strip() and "\n" not in a.title
-        assert a.guid and a.url
+        assert a.url  # the guid may be empty: monitor.ingest decides the key
         assert a.published.utcoffset() == timedelta(0) and a.published <= FETCHED
         assert a.published_from_feed == (raw.published is not None)
 

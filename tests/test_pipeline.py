@@ -134,14 +134,14 @@ def test_a_storage_failure_on_one_feed_leaves_it_as_before_and_others_go_on(
     httpserver.expect_request("/a").respond_with_data(rss([IPO], title="A"), content_type="application/rss+xml")
     httpserver.expect_request("/b").respond_with_data(rss([OTHER], title="B"), content_type="application/rss+xml")
     cfg = load_config(write_config(tmp_path, [httpserver.url_for("/a"), httpserver.url_for("/b")]))
-    real = Store._save_entry
+    real = Store._apply_entry
 
-    def fail_for_a(self: Store, feed, article, *rest) -> None:  # type: ignore[no-untyped-def]
-        if article.link == IPO["link"]:
+    def fail_for_a(self: Store, feed, intent, *rest) -> None:  # type: ignore[no-untyped-def]
+        if intent.article.link == IPO["link"]:
             raise sqlite3.OperationalError("database or disk is full")
-        real(self, feed, article, *rest)
+        real(self, feed, intent, *rest)
 
-    monkeypatch.setattr(Store, "_save_entry", fail_for_a)
+    monkeypatch.setattr(Store, "_apply_entry", fail_for_a)
     summary = poll_once(cfg, now=NOW)
     statuses = {f.url: f.status for f in summary.feeds}
     assert statuses[httpserver.url_for("/a")] == "storage_error"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import NotFound, StorageError
-from core.types import Article, Match, Tagging
+from core.types import Article, EntryIntent, Match, StoryKey, Tagging, content_hash
+from monitor.ingest import save_poll
 from storage import FeedUpdate, Store
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -69,8 +70,8 @@ def test_opening_creates_schema_in_wal_mode(tmp_path: Path) -> None:
 def test_second_poll_with_same_entries_stores_nothing_new(store: Store) -> None:
     f = feed(store)
     items = [(art("g1", "https://news.example/a"), tagged()), (art("g2", "https://news.example/b"), Tagging())]
-    first = store.save_poll(f, OK, items, now=NOW)
-    second = store.save_poll(store.get_feed(f.url), OK, items, now=NOW + timedelta(minutes=30))
+    first = save_poll(store, f, OK, items, now=NOW)
+    second = save_poll(store, store.get_feed(f.url), OK, items, now=NOW + timedelta(minutes=30))
     assert (first.new, first.flagged) == (2, 1)
     assert (second.new, second.updated, second.linked, second.unchanged) == (0, 0, 0, 2)
     assert store.counts() == {"articles": 2, "flagged": 1}
@@ -78,8 +79,8 @@ def test_second_poll_with_same_entries_stores_nothing_new(store: Store) -> None:
 
 def test_changed_entry_is_updated_in_place(store: Store) -> None:
     f = feed(store)
-    store.save_poll(f, OK, [(art("g1", "https://news.example/a", title="Old"), Tagging())], now=NOW)
-    stats = store.save_poll(f, OK, [(art("g1", "https://news.example/a", title="OpenAI IPO"), tagged())], now=NOW)
+    save_poll(store, f, OK, [(art("g1", "https://news.example/a", title="Old"), Tagging())], now=NOW)
+    stats = save_poll(store, f, OK, [(art("g1", "https://news.example/a", title="OpenAI IPO"), tagged())], now=NOW)
     assert (stats.new, stats.updated) == (0, 1)
     row = store.article("https://news.example/a")
     assert row["title"] == "OpenAI IPO"
@@ -89,8 +90,8 @@ def test_changed_entry_is_updated_in_place(store: Store) -> None:
 
 def test_same_canonical_url_from_another_feed_is_linked_not_stored_twice(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
-    store.save_poll(a, OK, [(art("a-1", "https://news.example/story"), tagged())], now=NOW)
-    stats = store.save_poll(b, OK, [(art("b-9", "https://news.example/story", title="Other words"), tagged())], now=NOW)
+    save_poll(store, a, OK, [(art("a-1", "https://news.example/story"), tagged())], now=NOW)
+    stats = save_poll(store, b, OK, [(art("b-9", "https://news.example/story", title="Other words"), tagged())], now=NOW)
     assert (stats.new, stats.linked) == (0, 1)
     assert store.counts()["articles"] == 1
     counts = store.feed_counts()
@@ -99,8 +100,8 @@ def test_same_canonical_url_from_another_feed_is_linked_not_stored_twice(store: 
 
 def test_word_for_word_copy_under_another_url_is_linked(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
-    store.save_poll(a, OK, [(art("a-1", "https://wire.example/1", "Deal  signed", "Same words."), tagged())], now=NOW)
-    stats = store.save_poll(
+    save_poll(store, a, OK, [(art("a-1", "https://wire.example/1", "Deal  signed", "Same words."), tagged())], now=NOW)
+    stats = save_poll(store, 
         b, OK, [(art("b-1", "https://paper.example/x", "Deal signed", "Same   words."), tagged())], now=NOW
     )
     assert stats.linked == 1 and store.counts()["articles"] == 1
@@ -109,17 +110,17 @@ def test_word_for_word_copy_under_another_url_is_linked(store: Store) -> None:
 
 def test_a_copy_does_not_overwrite_the_first_feeds_version(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
-    store.save_poll(a, OK, [(art("a-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
-    store.save_poll(b, OK, [(art("b-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
-    store.save_poll(b, OK, [(art("b-1", "https://news.example/s", "Rewritten by b"), Tagging())], now=NOW)
+    save_poll(store, a, OK, [(art("a-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
+    save_poll(store, b, OK, [(art("b-1", "https://news.example/s", "Original"), Tagging())], now=NOW)
+    save_poll(store, b, OK, [(art("b-1", "https://news.example/s", "Rewritten by b"), Tagging())], now=NOW)
     assert store.article("https://news.example/s")["title"] == "Original"
 
 
 def test_failure_half_way_through_a_poll_leaves_the_feed_as_before(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     f = feed(store)
-    store.save_poll(f, OK, [(art("g0", "https://news.example/0"), Tagging())], now=NOW)
+    save_poll(store, f, OK, [(art("g0", "https://news.example/0"), Tagging())], now=NOW)
     before = store.get_feed(f.url)
-    real = Store._save_entry
+    real = Store._apply_entry
     calls = {"n": 0}
 
     def failing(self: Store, *args: object) -> None:
@@ -128,36 +129,36 @@ def test_failure_half_way_through_a_poll_leaves_the_feed_as_before(store: Store,
             raise sqlite3.OperationalError("database or disk is full")
         real(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Store, "_save_entry", failing)
+    monkeypatch.setattr(Store, "_apply_entry", failing)
     items = [(art(f"g{i}", f"https://news.example/{i}"), tagged()) for i in range(1, 6)]
     update = FeedUpdate(status="ok", etag='"v2"', next_due=NOW + timedelta(hours=1))
     with pytest.raises(StorageError, match="disk is full"):
-        store.save_poll(before, update, items, now=NOW + timedelta(minutes=5))
+        save_poll(store, before, update, items, now=NOW + timedelta(minutes=5))
     monkeypatch.undo()
     assert store.counts() == {"articles": 1, "flagged": 0}
     after = store.get_feed(f.url)
     assert (after.etag, after.next_due, after.last_fetched) == (before.etag, before.next_due, before.last_fetched)
     assert store.db.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
     # And the same poll succeeds afterwards, with nothing duplicated.
-    stats = store.save_poll(before, update, items, now=NOW + timedelta(minutes=6))
+    stats = save_poll(store, before, update, items, now=NOW + timedelta(minutes=6))
     assert stats.new == 5 and store.counts()["articles"] == 6
 
 
 def test_error_update_records_failing_since_and_keeps_it(store: Store) -> None:
     f = feed(store)
     err = FeedUpdate(status="error", http_status=500, error="HTTP 500", error_count=1, next_due=NOW)
-    store.save_poll(f, err, [], now=NOW)
-    store.save_poll(f, FeedUpdate(status="error", error="HTTP 500", error_count=2, next_due=NOW), [], now=NOW + timedelta(hours=1))
+    save_poll(store, f, err, [], now=NOW)
+    save_poll(store, f, FeedUpdate(status="error", error="HTTP 500", error_count=2, next_due=NOW), [], now=NOW + timedelta(hours=1))
     row = store.get_feed(f.url)
     assert (row.error_count, row.failing_since, row.last_error) == (2, NOW.isoformat(), "HTTP 500")
-    store.save_poll(f, OK, [], now=NOW + timedelta(hours=2))
+    save_poll(store, f, OK, [], now=NOW + timedelta(hours=2))
     row = store.get_feed(f.url)
     assert (row.error_count, row.failing_since, row.last_error) == (0, None, None)
 
 
 def test_permanent_redirect_moves_the_feed_url_but_keeps_its_origin(store: Store) -> None:
     f = feed(store, "http://127.0.0.1/old.xml")
-    store.save_poll(f, FeedUpdate(status="ok", new_url="http://127.0.0.1/new.xml"), [], now=NOW)
+    save_poll(store, f, FeedUpdate(status="ok", new_url="http://127.0.0.1/new.xml"), [], now=NOW)
     moved = store.get_feed("http://127.0.0.1/old.xml")
     assert moved.url == "http://127.0.0.1/new.xml" and moved.origin_url == "http://127.0.0.1/old.xml"
     # The config still names the old URL: syncing must not add it again.
@@ -170,8 +171,8 @@ def test_feeds_due_skips_disabled_removed_and_not_yet_due(store: Store) -> None:
     later = feed(store, "http://127.0.0.1/later.xml")
     gone = feed(store, "http://127.0.0.1/gone.xml")
     removed = feed(store, "http://127.0.0.1/removed.xml")
-    store.save_poll(later, FeedUpdate(status="ok", next_due=NOW + timedelta(hours=1)), [], now=NOW)
-    store.save_poll(gone, FeedUpdate(status="gone", disabled="gone", next_due=NOW), [], now=NOW)
+    save_poll(store, later, FeedUpdate(status="ok", next_due=NOW + timedelta(hours=1)), [], now=NOW)
+    save_poll(store, gone, FeedUpdate(status="gone", disabled="gone", next_due=NOW), [], now=NOW)
     store.remove_feed(removed.url)
     assert [f.url for f in store.feeds_due(NOW)] == [due.url]
     store.reset_feed(gone.url, now=NOW)
@@ -187,7 +188,7 @@ def test_sync_retires_config_feeds_no_longer_listed_but_not_cli_ones(store: Stor
 
 def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
     f = feed(store)
-    store.save_poll(
+    save_poll(store, 
         f,
         OK,
         [
@@ -205,7 +206,7 @@ def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
 def test_flagged_between_is_half_open_and_ranked(store: Store) -> None:
     f = feed(store)
     day = datetime(2026, 11, 19, tzinfo=timezone.utc)
-    store.save_poll(
+    save_poll(store, 
         f,
         OK,
         [
@@ -231,7 +232,7 @@ def test_flagged_day_query_uses_the_partial_index(store: Store) -> None:
 
 def test_retag_records_added_and_removed_tags(store: Store) -> None:
     f = feed(store)
-    stats = store.save_poll(f, OK, [(art("1", "https://n.example/1"), tagged(3, ("ipo", "pbc")))], now=NOW)
+    stats = save_poll(store, f, OK, [(art("1", "https://n.example/1"), tagged(3, ("ipo", "pbc")))], now=NOW)
     aid = stats.new_ids[0]
     added, removed = store.retag(aid, tagged(3, ("ipo", "lawsuit")), now=NOW, rules_version="v2")
     assert (added, removed) == ({"lawsuit"}, {"pbc"})
@@ -242,7 +243,7 @@ def test_retag_records_added_and_removed_tags(store: Store) -> None:
 
 def test_article_lookup_by_id_url_or_unknown(store: Store) -> None:
     f = feed(store)
-    stats = store.save_poll(f, OK, [(art("1", "https://n.example/1"), Tagging())], now=NOW)
+    stats = save_poll(store, f, OK, [(art("1", "https://n.example/1"), Tagging())], now=NOW)
     assert store.article(str(stats.new_ids[0]))["url"] == "https://n.example/1"
     with pytest.raises(NotFound):
         store.article("https://n.example/missing")
@@ -259,13 +260,13 @@ def test_one_feed_repeating_the_same_words_under_new_urls_keeps_both(store: Stor
     f = feed(store)
     items = [(art("e1", "https://pod.example/1", "Episode notes", ""), Tagging()),
              (art("e2", "https://pod.example/2", "Episode notes", ""), Tagging())]
-    assert store.save_poll(f, OK, items, now=NOW).new == 2
+    assert save_poll(store, f, OK, items, now=NOW).new == 2
 
 
 def test_prune_keeps_flagged_and_recent_articles(store: Store) -> None:
     f = feed(store)
     old = NOW - timedelta(days=100)
-    store.save_poll(
+    save_poll(store, 
         f,
         OK,
         [
@@ -274,7 +275,7 @@ def test_prune_keeps_flagged_and_recent_articles(store: Store) -> None:
         ],
         now=old,
     )
-    store.save_poll(f, OK, [(art("new-plain", "https://n.example/3", "New plain"), Tagging())], now=NOW)
+    save_poll(store, f, OK, [(art("new-plain", "https://n.example/3", "New plain"), Tagging())], now=NOW)
     assert store.prune(before=NOW - timedelta(days=90)) == 1
     assert {r["title"] for r in store.iter_articles()} == {"Old flagged", "New plain"}
     assert store.search("plain")[0]["title"] == "New plain"  # FTS follows the delete
@@ -313,52 +314,52 @@ def test_an_older_database_is_migrated_in_place_keeping_its_rows(tmp_path: Path)
 def test_iter_articles_since_uses_first_seen_and_pages_through_everything(store: Store) -> None:
     f = feed(store)
     old, new = NOW - timedelta(days=40), NOW
-    store.save_poll(f, OK, [(art(f"o{i}", f"https://n.example/o{i}", f"Old {i}"), Tagging()) for i in range(7)], now=old)
-    store.save_poll(f, OK, [(art(f"n{i}", f"https://n.example/n{i}", f"New {i}"), Tagging()) for i in range(5)], now=new)
+    save_poll(store, f, OK, [(art(f"o{i}", f"https://n.example/o{i}", f"Old {i}"), Tagging()) for i in range(7)], now=old)
+    save_poll(store, f, OK, [(art(f"n{i}", f"https://n.example/n{i}", f"New {i}"), Tagging()) for i in range(5)], now=new)
     assert len(list(store.iter_articles(batch=3))) == 12
     recent = [r["title"] for r in store.iter_articles(since=NOW - timedelta(days=30), batch=2)]
     assert recent == [f"New {i}" for i in range(5)]
 
 
-def test_new_articles_are_placed_in_stories_through_band_keys(store: Store) -> None:
-    from storage import StoryKey
+def _intent(a: Article, key: StoryKey, *, story_id: int | None = None, new_story: int | None = None) -> EntryIntent:
+    return EntryIntent("new", a.guid, a, Tagging(), content_hash(a.title, a.text), story=key,
+                       story_id=story_id, new_story=new_story)
 
-    seen: list[list[int]] = []
 
-    def join_first(article: Article, key: StoryKey, candidates: list[dict]) -> int | None:
-        seen.append(sorted(c["id"] for c in candidates))
-        return candidates[0]["story_id"] if candidates else None
-
+def test_story_candidates_are_found_through_shared_band_keys_within_the_window(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
     k1 = StoryKey(b"sig1", ("0:aa", "1:bb"))
     k2 = StoryKey(b"sig2", ("0:zz", "1:bb"))  # shares band 1 with k1
     k3 = StoryKey(b"sig3", ("0:qq", "1:rr"))  # shares nothing
-    s1 = store.save_poll(a, OK, [(art("1", "https://a.example/1", "Deal"), tagged())], now=NOW,
-                         story_keys=[k1], choose_story=join_first)
-    s2 = store.save_poll(b, OK, [(art("2", "https://b.example/2", "Deal, told again"), tagged()),
-                                 (art("3", "https://b.example/3", "Other news"), Tagging())], now=NOW,
-                         story_keys=[k2, k3], choose_story=join_first)
+    s1 = store.apply_poll(a, OK, [_intent(art("1", "https://a.example/1", "Deal"), k1, new_story=0)], now=NOW)
+    first = s1.new_ids[0]
+    assert [c.id for c in store.story_candidates(k2.band_keys, around=NOW, window=timedelta(days=3))] == [first]
+    assert store.story_candidates(k3.band_keys, around=NOW, window=timedelta(days=3)) == []
     # Too far apart in time: the band is shared but the window excludes it.
-    late = art("4", "https://b.example/4", "Deal, a week on", published=NOW + timedelta(days=7))
-    store.save_poll(b, OK, [(late, tagged())], now=NOW, story_keys=[k2], choose_story=join_first)
+    assert store.story_candidates(k2.band_keys, around=NOW + timedelta(days=7), window=timedelta(days=3)) == []
+    story = store.story_candidates(k2.band_keys, around=NOW, window=timedelta(days=3))[0].story_id
+    s2 = store.apply_poll(b, OK, [_intent(art("2", "https://b.example/2", "Deal, told again"), k2, story_id=story),
+                                  _intent(art("3", "https://b.example/3", "Other news"), k3, new_story=0),
+                                  _intent(art("5", "https://b.example/5", "Other news again"), k3, new_story=0)],
+                          now=NOW)
     ids = {r["url"]: r for r in store.iter_articles()}
-    first, again, other = ids["https://a.example/1"], ids["https://b.example/2"], ids["https://b.example/3"]
-    assert first["story_id"] == again["story_id"] != other["story_id"]
-    assert ids["https://b.example/4"]["story_id"] not in (first["story_id"], other["story_id"])
-    assert seen[1] == [s1.new_ids[0]] and seen[2] == [] and seen[3] == []
-    members = store.db.execute("SELECT members FROM stories WHERE id = ?", (first["story_id"],)).fetchone()[0]
-    assert members == 2 and s2.new == 2
+    assert ids["https://a.example/1"]["story_id"] == ids["https://b.example/2"]["story_id"] == story
+    # Two articles of one batch that start one story share the one row made for it.
+    assert ids["https://b.example/3"]["story_id"] == ids["https://b.example/5"]["story_id"] != story
+    members = dict(store.db.execute("SELECT id, members FROM stories").fetchall())
+    assert members == {story: 2, ids["https://b.example/3"]["story_id"]: 2} and s2.new == 3
 
 
 def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> None:
-    from storage import StoryKey
-
     f = feed(store)
     keys = [StoryKey(f"s{i}".encode(), ("0:common", f"1:k{i}")) for i in range(30)]
     close = StoryKey(b"close", ("0:common", "1:target", "2:target"))
-    items = [(art(f"g{i}", f"https://n.example/{i}", f"Item {i}"), Tagging()) for i in range(30)]
-    items.append((art("close", "https://n.example/close", "Close one"), Tagging()))
-    store.save_poll(f, OK, items, now=NOW, story_keys=[*keys, close], choose_story=lambda a, k, rows: None)
+    items = [art(f"g{i}", f"https://n.example/{i}", f"Item {i}") for i in range(30)]
+    items.append(art("close", "https://n.example/close", "Close one"))
+    store.apply_poll(f, OK, [_intent(a, k, new_story=n) for n, (a, k) in enumerate(zip(items, [*keys, close]))],
+                     now=NOW)
     found = store.story_candidates(["0:common", "1:target", "2:target"], around=NOW, window=timedelta(days=3), limit=5)
     assert len(found) == 5
-    assert found[0]["title"] == "Close one" and found[0]["shared"] == 3
+    assert found[0].title == "Close one"
+
+

@@ -93,6 +93,7 @@ def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: P
     from monitor.config import load_config
     from core.types import Article, Tagging
     from monitor.service import open_store
+    from monitor.ingest import save_poll
     from storage import FeedUpdate
 
     (tmp_path / "monitor.toml").write_text("feeds = []\n")
@@ -104,7 +105,7 @@ def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: P
         items = [(Article(guid=str(i), url=f"https://n.example/{i}", link=f"https://n.example/{i}",
                           title=f"Zephyrcorp update {i}", author="", published=now, published_from_feed=True,
                           summary_text=f"Zephyrcorp shipped release {i} of its tools."), Tagging()) for i in range(120)]
-        store.save_poll(f, FeedUpdate(status="ok"), items, now=now)
+        save_poll(store, f, FeedUpdate(status="ok"), items, now=now)
     doc = tmp_path / "seed.txt"
     doc.write_text("Zephyrcorp weighs a listing. Zephyrcorp bankers met. Quantumleaf merger talks: Quantumleaf board.")
     proc = monitor(subprocess_env, tmp_path, "rules", "suggest", str(doc), "--top", "5")

@@ -1,0 +1,274 @@
+"""The ingest decider: what one fetch of a feed means for the store.
+
+Pure, like reader's update decider: it reads no database and no clock.
+Given the entries of one fetch and the rows the store found for them, it
+returns an intent per entry (new / update / link / skip) and the story each
+new article joins. `save_poll` is the one use case that wires it: read what
+the decision needs, decide, apply, all in one transaction.
+
+Entry identity, the whole policy (docs/architecture.md has the table):
+
+1. An entry that truly repeats within a fetch (same guid, link, title and
+   words) is kept once.
+2. Its key is the feed's guid when that guid is unique within the fetch.
+3. Otherwise (no guid, or one guid on several different items) the key is
+   the canonical link plus the title; where those coincide too, plus the
+   content hash; where even that coincides (items differing only in a guid
+   that other items share), plus the guid.
+4. A key the feed used before is the same entry: an update when its words,
+   title or link changed, else nothing. Keys stored by earlier rules (the
+   guid, or the link when there was no guid) still find their entry, but
+   only when the title agrees, so a feed that links every item to its front
+   page cannot fold a new item into an old one.
+5. A new entry is a copy of another feed's article, and linked to it, when
+   its canonical http(s) URL or its exact words match that article — but
+   never when its own fetch presents that URL or those words as more than
+   one item, never to an article of its own feed (its feed says it is a
+   different item), and never twice to the same article in one fetch.
+6. A copy's later edits do not overwrite the version its first feed gave.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from core.types import (
+    Article,
+    EntryIntent,
+    KnownArticle,
+    KnownEntry,
+    StoryCandidate,
+    StoryKey,
+    Tagging,
+    content_hash,
+)
+from monitor.stories import ArticleSig, StorySig, choose_story, unpack
+from storage import Feed, FeedUpdate, SaveStats, Store
+
+# Dates the store can compute a story window around (the decider never places
+# an article whose time is outside this range, whatever the parser let through).
+_EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An entry's key, and the keys earlier rules may have stored it under."""
+
+    index: int  # position in the fetch
+    key: str
+    # (key, the stored entry must have this title to count) tried after `key`
+    older_keys: tuple[tuple[str, str | None], ...] = ()
+
+
+def _composite(*parts: str) -> str:
+    return "\n".join(parts)
+
+
+def identify(articles: Sequence[Article], hashes: Sequence[str]) -> list[Identity]:
+    """Rules 1-3: one identity per distinct item of the fetch, in feed order."""
+    seen: set[tuple[str, str, str, str]] = set()
+    kept: list[int] = []
+    for i, a in enumerate(articles):
+        whole = (a.guid, a.url, a.title, hashes[i])
+        if whole in seen:
+            continue
+        seen.add(whole)
+        kept.append(i)
+    guids = Counter(articles[i].guid for i in kept if articles[i].guid)
+    plain = [i for i in kept if not (articles[i].guid and guids[articles[i].guid] == 1)]
+    by_link_title = Counter(_composite(articles[i].url, articles[i].title) for i in plain)
+    by_link_title_hash = Counter(_composite(articles[i].url, articles[i].title, hashes[i]) for i in plain)
+    out: list[Identity] = []
+    for i in kept:
+        a = articles[i]
+        link_title = _composite(a.url, a.title)
+        with_hash = _composite(a.url, a.title, hashes[i])
+        if a.guid and guids[a.guid] == 1:
+            # Stored under the composite when this guid was shared in an earlier fetch.
+            out.append(Identity(i, a.guid, ((link_title, None), (with_hash, None))))
+            continue
+        if by_link_title[link_title] == 1:
+            key = link_title
+        elif by_link_title_hash[with_hash] == 1:
+            key = with_hash
+        else:
+            key = _composite(with_hash, a.guid)
+        older: list[tuple[str, str | None]] = []
+        if key != link_title:
+            older.append((link_title, None) if by_link_title[link_title] == 1 else (link_title, a.title))
+        # Before this policy an entry without a guid was keyed by its link (or
+        # a hash of its words), and one with a guid by the guid alone.
+        for legacy in (a.guid, a.url, a.url.removeprefix("urn:entry:")):
+            if legacy and legacy != key:
+                older.append((legacy, a.title))
+        out.append(Identity(i, key, tuple(dict.fromkeys(older))))
+    return out
+
+
+def lookup_keys(identities: Sequence[Identity]) -> list[str]:
+    """Every key the store must look up for these identities."""
+    keys: dict[str, None] = {}
+    for ident in identities:
+        keys[ident.key] = None
+        for k, _ in ident.older_keys:
+            keys[k] = None
+    return list(keys)
+
+
+def decide_entries(
+    feed_id: int,
+    articles: Sequence[Article],
+    taggings: Sequence[Tagging],
+    hashes: Sequence[str],
+    identities: Sequence[Identity],
+    known: Mapping[str, KnownEntry],
+    by_url: Mapping[str, KnownArticle],
+    by_hash: Mapping[str, KnownArticle],
+    story_keys: Sequence[StoryKey | None] | None = None,
+) -> list[EntryIntent]:
+    """Rules 4-6: an intent per identity. `by_hash` holds only other feeds' articles."""
+    claimed: set[int] = set()
+    matched: dict[int, KnownEntry] = {}
+    # First every entry that matches its own key, then the older keys: an
+    # item whose key is exact must not lose its entry to a neighbour's guess.
+    for ident in identities:
+        entry = known.get(ident.key)
+        if entry is not None:
+            matched[ident.index] = entry
+            claimed.add(entry.article_id)
+    for ident in identities:
+        if ident.index in matched:
+            continue
+        for key, title in ident.older_keys:
+            entry = known.get(key)
+            if entry is None or entry.article_id in claimed:
+                continue
+            if title is not None and entry.title != title:
+                continue
+            matched[ident.index] = entry
+            claimed.add(entry.article_id)
+            break
+    kept = [ident.index for ident in identities]
+    urls = Counter(articles[i].url for i in kept)
+    words = Counter(hashes[i] for i in kept)
+    intents: list[EntryIntent] = []
+    for ident in identities:
+        i = ident.index
+        a, t, h = articles[i], taggings[i], hashes[i]
+        band = story_keys[i] if story_keys is not None and i < len(story_keys) else None
+        entry = matched.get(i)
+        if entry is not None:
+            unchanged = entry.content_hash == h and entry.title == a.title and entry.url == a.url
+            action = "skip" if unchanged or entry.owner_feed_id != feed_id else "update"
+            intents.append(EntryIntent(action, entry.key, a, t, h, article_id=entry.article_id))
+            continue
+        copy = None
+        if a.url.startswith(("http://", "https://")) and urls[a.url] == 1:
+            found = by_url.get(a.url)
+            if found is not None and found.feed_id != feed_id and found.id not in claimed:
+                copy = found
+        if copy is None and words[h] == 1:
+            found = by_hash.get(h)
+            if found is not None and found.feed_id != feed_id and found.id not in claimed:
+                copy = found
+        if copy is not None:
+            claimed.add(copy.id)
+            intents.append(EntryIntent("link", ident.key, a, t, h, article_id=copy.id))
+            continue
+        intents.append(EntryIntent("new", ident.key, a, t, h, story=band))
+    return intents
+
+
+def place_stories(
+    intents: Sequence[EntryIntent],
+    candidates: Mapping[int, Sequence[StoryCandidate]],
+    *,
+    window: timedelta,
+) -> None:
+    """The story each new article joins: a stored one, one started earlier in this batch, or a new one.
+
+    `candidates` maps an intent's position to the stored articles sharing its
+    band keys. Articles of the same batch are candidates for each other, so
+    a feed carrying two reports of one event groups them on the first poll.
+    Sets ``story_id`` or ``new_story`` on the intents (and leaves articles
+    without a story key alone).
+    """
+    batch: list[tuple[StorySig, set[str], int]] = []  # (signature, band keys, pending story index)
+    started = 0
+    for n, intent in enumerate(intents):
+        if intent.action != "new" or intent.story is None:
+            continue
+        a = intent.article
+        if not (_EARLIEST <= a.published):
+            intent.story = None
+            continue
+        bands = set(intent.story.band_keys)
+        stored = [
+            StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
+            for c in candidates.get(n, ())
+        ]
+        # Pending stories get negative ids so they never collide with stored ones.
+        pending = [sig for sig, keys, _ in batch if keys & bands]
+        sig = unpack(intent.story.signature)
+        chosen = choose_story(ArticleSig(a.title, sig, a.published), stored + pending, window=window)
+        if chosen is None:
+            intent.new_story, story_ref = started, -(started + 1)
+            started += 1
+        elif chosen < 0:
+            intent.new_story, story_ref = -chosen - 1, chosen
+        else:
+            intent.story_id, story_ref = chosen, chosen
+        batch.append((StorySig(-(n + 1), story_ref, sig, a.title, a.published), bands, story_ref))
+
+
+def _encodable(a: Article) -> bool:
+    """Whether SQLite can bind every text of the article (clean replaces lone surrogates; a caller may not have)."""
+    try:
+        for text in (a.guid, a.url, a.link, a.title, a.author, a.summary_html, a.content_html, a.text, *a.categories):
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def save_poll(
+    store: Store,
+    feed: Feed,
+    update: FeedUpdate,
+    items: Sequence[tuple[Article, Tagging]],
+    *,
+    now: datetime,
+    rules_version: str | None = None,
+    story_keys: Sequence[StoryKey | None] | None = None,
+    story_window: timedelta = timedelta(days=3),
+) -> SaveStats:
+    """Store one feed's poll, all or nothing: read what the decision needs, decide, apply.
+
+    A new article with a story key joins the story `place_stories` picks
+    among the articles sharing a band key within `story_window`, or starts
+    one. Without story keys no story is placed.
+    """
+    unstorable = [f"{a.link!r:.120}: text that cannot be encoded" for a, _ in items if not _encodable(a)]
+    if unstorable:
+        items = [(a, t) for a, t in items if _encodable(a)]
+    articles = [a for a, _ in items]
+    taggings = [t for _, t in items]
+    hashes = [content_hash(a.title, a.text) for a in articles]
+    identities = identify(articles, hashes)
+    with store.transaction():
+        known = store.known_entries(feed.id, lookup_keys(identities))
+        by_url = store.articles_by_url({articles[i.index].url for i in identities})
+        by_hash = store.articles_by_hash({hashes[i.index] for i in identities}, other_than_feed=feed.id)
+        intents = decide_entries(
+            feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, story_keys
+        )
+        candidates = {
+            n: store.story_candidates(intent.story.band_keys, around=intent.article.published, window=story_window)
+            for n, intent in enumerate(intents)
+            if intent.action == "new" and intent.story is not None and _EARLIEST <= intent.article.published
+        }
+        place_stories(intents, candidates, window=story_window)
+        return store.apply_poll(feed, update, intents, now=now, rules_version=rules_version, dropped=unstorable)

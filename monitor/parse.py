@@ -33,10 +33,30 @@ _JSONFEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.\d+)?/?$")
 _BOM = b"\xef\xbb\xbf"
 # An HTML page is known by its first element, after any XML declaration,
 # comments and doctype: a page that quotes feed markup (a blog post about
-# Atom, a feed wrapped in <body>) is still a page, not a feed.
+# Atom) is still a page, not a feed, unless a real feed element is nested in it.
 _HTML_START = re.compile(
     rb"^\s*(?:<\?xml[^>]*>\s*)?(?:(?:<!--.*?-->|<!doctype\s+html[^>]*>)\s*)*<(?:html|head|body)\b", re.I | re.S
 )
+
+
+# A feed element nested in a page (an Atom <feed> inside an XHTML <body>, as
+# some blog engines serve it) is read on its own, as feedparser would; quoted
+# feed markup in a page is escaped (&lt;feed) and does not match.
+_EMBEDDED_FEED = (
+    (re.compile(rb"<feed\b[^>]*\bxmlns\s*=\s*[\"']http://www\.w3\.org/2005/Atom[\"']", re.I), b"</feed>"),
+    (re.compile(rb"<rss\b[^>]*\bversion\s*=", re.I), b"</rss>"),
+)
+
+
+def _embedded_feed(page: bytes) -> bytes | None:
+    for start_tag, end_tag in _EMBEDDED_FEED:
+        start = start_tag.search(page)
+        if start is None:
+            continue
+        end = page.lower().rfind(end_tag)
+        if end > start.start():
+            return page[start.start() : end + len(end_tag)]
+    return None
 
 
 class FeedError(MonitorError):
@@ -85,7 +105,10 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
     if stripped[:1] in (b"{", b"["):
         return _parse_json_feed(stripped)
     if _HTML_START.match(stripped[:8192]):
-        raise FeedError("not a feed: the URL returned an HTML page")
+        embedded = _embedded_feed(stripped)
+        if embedded is None:
+            raise FeedError("not a feed: the URL returned an HTML page")
+        stripped = body = embedded
     if stripped[:5] == b"<?xml":
         # Whitespace before the XML declaration makes expat give up and
         # feedparser fall back to its slower, looser parser.

@@ -41,7 +41,9 @@ COUNT_EXCEPTIONS: dict[str, tuple[int, str]] = {}
 
 # Illformed files whose only defect is a newline before <?xml ...?>.
 LEADING_WS = sorted(f for f in ILLFORMED if ROWS[f]["notes"].startswith("DEFECT=only defect: 1 leading newline"))
-HTML = sorted(f for f in ILLFORMED if ROWS[f]["format"] == "html")
+# The one "html" file that is really a feed: an Atom <feed> inside an XHTML <body>.
+WRAPPED_ATOM = "illformed/014-atom-wrapped-in-xhtml.xml"
+HTML = sorted(f for f in ILLFORMED if ROWS[f]["format"] == "html" and f != WRAPPED_ATOM)
 
 
 @cache
@@ -59,7 +61,7 @@ def expected_count(name: str) -> int:
 def test_manifest_is_what_this_test_expects() -> None:
     # If the corpus is rebuilt these guard the selections below from silently emptying.
     assert len(WELLFORMED) == 148 and len(ILLFORMED) == 31
-    assert len(LEADING_WS) == 8 and len(HTML) == 11
+    assert len(LEADING_WS) == 8 and len(HTML) == 10 and WRAPPED_ATOM in ROWS
 
 
 @pytest.mark.parametrize("name", WELLFORMED)
@@ -100,6 +102,15 @@ def test_illformed_input_yields_entries_or_feed_error(name: str) -> None:
 def test_html_pages_raise_feed_error(name: str) -> None:
     result = parsed(name)
     assert isinstance(result, FeedError) and str(result) == "not a feed: the URL returned an HTML page"
+
+
+def test_atom_feed_wrapped_in_xhtml_page_is_read() -> None:
+    # feedparser alone reads this page's nested <feed>; it is not "an HTML page".
+    result = parsed(WRAPPED_ATOM)
+    assert not isinstance(result, FeedError), str(result)
+    assert result.format == "atom10"
+    assert len(result.entries) == expected_count(WRAPPED_ATOM)
+    assert result.entries[0].title == "Down time"
 
 
 @pytest.mark.parametrize("name", LEADING_WS)

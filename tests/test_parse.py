@@ -157,8 +157,8 @@ def test_not_a_feed_raises_feed_error(name: str, message: str) -> None:
         b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "x.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml"/>',
         b"<!-- served by cache -->\n<HTML><HEAD></HEAD></HTML>",
         b"<head><title>Document Moved</title></head><body>Object moved</body>",
-        # A page that quotes Atom markup is still a page: its <entry> elements are not articles.
-        b'<html><body><feed xmlns="http://www.w3.org/2005/Atom"><entry><id>1</id><title>x</title></entry></feed></body></html>',
+        # A page that quotes Atom markup (escaped, as a page shows it) is still a page.
+        b'<html><body><pre>&lt;feed xmlns="http://www.w3.org/2005/Atom"&gt;&lt;entry/&gt;</pre></body></html>',
     ],
 )
 def test_html_pages_are_recognised(body: bytes) -> None:
@@ -166,6 +166,20 @@ def test_html_pages_are_recognised(body: bytes) -> None:
         parse_feed(body, BASE, "text/html")
     with pytest.raises(FeedError, match="HTML page"):
         parse_feed(body, BASE, None)  # by the body alone
+
+
+@pytest.mark.parametrize("content_type", ["text/html", None])
+def test_atom_feed_element_inside_a_page_is_read(content_type: str | None) -> None:
+    # Issue 9: some blog engines serve their Atom <feed> inside an XHTML <body>;
+    # feedparser alone reads it, so this is a feed, not "an HTML page".
+    body = (
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body><feed xmlns="http://www.w3.org/2005/Atom">'
+        b"<title>Blog</title><entry><id>urn:1</id><title>Hello</title>"
+        b'<link href="https://blog.example/1"/></entry></feed></body></html>'
+    )
+    feed = parse_feed(body, BASE, content_type)
+    assert feed.format == "atom10" and feed.title == "Blog"
+    assert [(e.guid, e.title) for e in feed.entries] == [("urn:1", "Hello")]
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t ", b"\xef\xbb\xbf"])

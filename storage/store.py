@@ -859,26 +859,46 @@ class Store:
 
 
 class _Writing:
-    """db.atomic() that turns SQLite failures into one clear StorageError."""
+    """A write transaction that turns SQLite failures into one clear StorageError.
+
+    The outermost one starts with BEGIN IMMEDIATE: it takes the write lock
+    before its first read, so it waits out the busy timeout for another
+    process's writer. A deferred transaction that reads and then writes
+    cannot wait: under WAL its upgrade fails at once with "database is
+    locked" when another process wrote meanwhile. Nested ones are
+    savepoints.
+    """
 
     def __init__(self, store: Store):
         self.store = store
         self.inner: Any = None
 
     def __enter__(self) -> Database:
-        self.inner = self.store.db.atomic()
+        conn = self.store.db.conn
         try:
-            return self.inner.__enter__()  # type: ignore[no-any-return]
+            if conn.in_transaction:
+                self.inner = self.store.db.atomic()
+                return self.inner.__enter__()  # type: ignore[no-any-return]
+            conn.execute("BEGIN IMMEDIATE")
+            return self.store.db
         except sqlite3.Error as exc:
-            raise _storage_error(exc, self.store.path) from None
+            raise _storage_error(exc, self.store.path) from exc
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        conn = self.store.db.conn
         try:
-            self.inner.__exit__(exc_type, exc, tb)
+            if self.inner is not None:
+                self.inner.__exit__(exc_type, exc, tb)
+            elif exc_type is None:
+                conn.commit()
+            else:
+                conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise exc
         except sqlite3.Error as err:
-            raise _storage_error(err, self.store.path) from None
-        if isinstance(exc, sqlite3.Error):
-            raise _storage_error(exc, self.store.path) from None
+            if self.inner is None and conn.in_transaction:
+                conn.rollback()
+            raise _storage_error(err, self.store.path) from err
 
 
 def _decode_article(d: dict[str, Any]) -> dict[str, Any]:

@@ -83,11 +83,18 @@ class Article:
     def text(self) -> str:
         """Summary and content as one clean text (what `text:` rules see).
 
-        Built once per article and carried with it (also across the worker
-        processes' pickling), so tagging, the story key and the content hash
-        read the very same string and match offsets cannot disagree.
+        Built once per article object, so tagging, the story key and the
+        content hash read the very same string; after pickling (worker
+        process to writer) it is rebuilt once from the same fields.
         """
         return combined_text(self.summary_text, self.content_text)
+
+    def __getstate__(self) -> dict[str, object]:
+        # The combined text is derived: rebuilding it where the article is
+        # unpickled is cheaper than carrying a second copy of the words.
+        state = dict(self.__dict__)
+        state.pop("text", None)
+        return state
 
 
 def combined_text(summary_text: str, content_text: str) -> str:

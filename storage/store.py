@@ -330,20 +330,16 @@ class Store:
     ) -> SaveStats:
         """Write a decided poll: its entries, the feed's new state and a log row, in one transaction.
 
-        An entry whose values cannot be stored (a value SQLite refuses to
-        bind) is left out and named in the feed's warning; the rest of the
-        feed is stored. A database failure rolls the whole feed back.
+        `dropped` names entries the caller left out (values SQLite cannot
+        bind): they are said in the feed's warning. A database failure rolls
+        the whole feed back.
         """
         stats = SaveStats()
         dropped = list(dropped)
         with self._writing():
             pending_stories: dict[int, int] = {}
             for intent in intents:
-                try:
-                    with self.db.atomic():
-                        self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
-                except (ValueError, OverflowError, UnicodeError, TypeError) as exc:
-                    dropped.append(f"{intent.article.link or intent.key!r:.120}: {type(exc).__name__}: {exc}")
+                self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
             warning = update.warning
             if dropped:
                 extra = f"{len(dropped)} entries not stored: " + "; ".join(dropped[:3])

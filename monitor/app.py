@@ -36,6 +36,17 @@ class App:
 
         return open_store(self.config, now=utcnow())
 
+    def reader(self) -> Any:
+        """Open the database for a read-only command: the configured feeds are not synced into it.
+
+        `search`, `status`, `stories`, `trends` and `rules explain` must not
+        write: they run beside `monitor run` and must neither take the write
+        lock nor change what the scheduler sees.
+        """
+        from storage import Store
+
+        return Store(self.config.storage_path)
+
     def ruleset(self, files: list[Path] | None = None) -> Any:
         from rules import load_rules
 

@@ -167,7 +167,7 @@ def stories(ctx: click.Context, day: str | None, include_all: bool, as_json: boo
 
     app = app_of(ctx)
     target = _day_option(app, day)
-    with app.store() as store:
+    with app.reader() as store:
         found = stories_of_day(app.config, store, target, include_unflagged=include_all)
     if as_json:
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
@@ -198,7 +198,7 @@ def trends(ctx: click.Context, days: int, day: str | None, as_json: bool) -> Non
     if days < 1:
         raise click.BadParameter("must be at least 1", param_hint="--days")
     target = _day_option(app, day)
-    with app.store() as store:
+    with app.reader() as store:
         articles, stories_table = trend_tables(app.config, store, target, days=days)
     if as_json:
         click.echo(json.dumps({"articles": articles.to_json(), "stories": stories_table.to_json()}, indent=2))
@@ -223,7 +223,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from monitor.service import feed_status, status_extras
 
     app = app_of(ctx)
-    with app.store() as store:
+    with app.reader() as store:
         rows = feed_status(store)
         extras = status_extras(app.config, store, now=utcnow())
     if as_json:
@@ -269,7 +269,7 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
     QUERY uses SQLite FTS5 syntax: words (all must occur), "a phrase",
     OR, NOT, prefix*.
     """
-    with app_of(ctx).store() as store:
+    with app_of(ctx).reader() as store:
         results = store.search(query, limit=limit)
     if as_json:
         click.echo(json.dumps(results, indent=2))

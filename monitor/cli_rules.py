@@ -200,7 +200,7 @@ def _stored_background(ctx: click.Context, limit: int = 5000) -> list[str]:
     app = app_of(ctx)
     if not app.config.storage_path.exists():
         return []
-    with app.store() as store:
+    with app.reader() as store:
         return store.recent_texts(limit)
 
 
@@ -314,7 +314,7 @@ def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
     from rules import format_tagging
 
     app = app_of(ctx)
-    with app.store() as store:
+    with app.reader() as store:
         row = store.article(article)
         changes = store.tag_changes(row["id"])
     marks = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("«", "»")

@@ -150,7 +150,7 @@ def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Art
     """
     link = one_line(urljoin(base_url, raw.link.strip()) if raw.link else "")
     url = canonical_url(link) if link else ""
-    title = one_line(html_to_text(storable(raw.title or "")))[:MAX_TITLE]
+    title = one_line(html_to_text(raw.title or ""))[:MAX_TITLE]
     summary_html = storable(raw.summary_html or "")
     content_html = storable(raw.content_html or "")
     summary_text = html_to_text(summary_html)
@@ -176,10 +176,10 @@ def to_article(raw: RawEntryLike, *, base_url: str, fetched_at: datetime) -> Art
         url=url,
         link=link or url,
         title=title or "(untitled)",
-        author=one_line(html_to_text(storable(raw.author or ""))),
+        author=one_line(html_to_text(raw.author or "")),
         published=published,
         published_from_feed=from_feed,
-        categories=[c for c in (one_line(html_to_text(storable(x))) for x in raw.categories) if c],
+        categories=[c for c in (one_line(html_to_text(x)) for x in raw.categories) if c],
         summary_html=summary_html,
         summary_text=summary_text,
         content_html=content_html,

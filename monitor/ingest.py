@@ -48,8 +48,9 @@ from core.types import (
 from monitor.stories import ArticleSig, StorySig, choose_story, unpack
 from storage import Feed, FeedUpdate, SaveStats, Store
 
-# Dates the store can compute a story window around (the decider never places
-# an article whose time is outside this range, whatever the parser let through).
+# Dates a story window can be computed around: an article dated earlier
+# (whatever a caller let through; clean already dates those first-seen) gets
+# no story.
 _EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 
 
@@ -159,6 +160,8 @@ def decide_entries(
         i = ident.index
         a, t, h = articles[i], taggings[i], hashes[i]
         band = story_keys[i] if story_keys is not None and i < len(story_keys) else None
+        if band is not None and a.published < _EARLIEST:
+            band = None  # no story window can be computed around it
         entry = matched.get(i)
         if entry is not None:
             unchanged = entry.content_hash == h and entry.title == a.title and entry.url == a.url
@@ -202,9 +205,6 @@ def place_stories(
         if intent.action != "new" or intent.story is None:
             continue
         a = intent.article
-        if not (_EARLIEST <= a.published):
-            intent.story = None
-            continue
         bands = set(intent.story.band_keys)
         stored = [
             StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
@@ -251,11 +251,17 @@ def save_poll(
     among the articles sharing a band key within `story_window`, or starts
     one. Without story keys no story is placed.
     """
-    unstorable = [f"{a.link!r:.120}: text that cannot be encoded" for a, _ in items if not _encodable(a)]
-    if unstorable:
-        items = [(a, t) for a, t in items if _encodable(a)]
-    articles = [a for a, _ in items]
-    taggings = [t for _, t in items]
+    keys: list[StoryKey | None] = list(story_keys) if story_keys is not None else [None] * len(items)
+    kept: list[tuple[Article, Tagging, StoryKey | None]] = []
+    unstorable: list[str] = []
+    for (a, t), k in zip(items, keys):
+        if _encodable(a):
+            kept.append((a, t, k))
+        else:
+            unstorable.append(f"{a.link!r:.120}: text that cannot be encoded")
+    articles = [a for a, _, _ in kept]
+    taggings = [t for _, t, _ in kept]
+    kept_keys = [k for _, _, k in kept]
     hashes = [content_hash(a.title, a.text) for a in articles]
     identities = identify(articles, hashes)
     with store.transaction():
@@ -263,12 +269,12 @@ def save_poll(
         by_url = store.articles_by_url({articles[i.index].url for i in identities})
         by_hash = store.articles_by_hash({hashes[i.index] for i in identities}, other_than_feed=feed.id)
         intents = decide_entries(
-            feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, story_keys
+            feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, kept_keys
         )
         candidates = {
             n: store.story_candidates(intent.story.band_keys, around=intent.article.published, window=story_window)
             for n, intent in enumerate(intents)
-            if intent.action == "new" and intent.story is not None and _EARLIEST <= intent.article.published
+            if intent.action == "new" and intent.story is not None
         }
         place_stories(intents, candidates, window=story_window)
         return store.apply_poll(feed, update, intents, now=now, rules_version=rules_version, dropped=unstorable)

@@ -884,17 +884,17 @@ class _Writing:
         conn = self.store.db.conn
         try:
             if self.inner is not None:
-                self.inner.__exit__(exc_type, exc, tb)
+                self.inner.__exit__(exc_type, exc, tb)  # re-raises exc: converted below
             elif exc_type is None:
                 conn.commit()
             else:
                 conn.rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise exc
         except sqlite3.Error as err:
             if self.inner is None and conn.in_transaction:
                 conn.rollback()
             raise _storage_error(err, self.store.path) from err
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(exc, self.store.path) from exc
 
 
 def _decode_article(d: dict[str, Any]) -> dict[str, Any]:

@@ -349,3 +349,18 @@ def test_every_wellformed_corpus_feed_stores_each_distinct_item_once(tmp_path: P
             if (again.new, again.updated, again.linked) != (0, 0, 0):
                 short.append(f"{name}: second poll {again}")
     assert short == []
+
+
+def test_an_entry_left_out_does_not_shift_the_story_keys_of_the_others(tmp_path: Path) -> None:
+    from monitor.stories import story_key
+
+    good = [art("a", "https://s.example/1", "Azure deal signed", "Microsoft and OpenAI sign."),
+            art("c", "https://s.example/3", "Storm warning", "Heavy rain expected.")]
+    bad = art("b", "https://s.example/2", "bad \ud800 title")
+    items = [bad, *good]
+    keys = [story_key(a.title, a.text, a.published) for a in items]
+    with Store(tmp_path / "m.db") as store:
+        f, _ = store.add_feed("http://127.0.0.1:9/f", now=NOW)
+        save_poll(store, f, FeedUpdate(status="ok"), [(a, Tagging()) for a in items], now=NOW, story_keys=keys)
+        stored = dict(store.db.execute("SELECT url, signature FROM articles").fetchall())
+    assert stored == {good[0].url: keys[1].signature, good[1].url: keys[2].signature}

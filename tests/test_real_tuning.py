@@ -89,6 +89,13 @@ HARD_NEGATIVES = {
         "GitHub Copilot now lets developers pick OpenAI or Anthropic models\nThe coding assistant competes with rival "
         "editors on price and relies on OpenAI models by default; switch models from the chat panel.",
     ],
+    "buyer's guides": [
+        "Copilot or ChatGPT: which should you choose?\nBoth run on the same models, since Microsoft's partnership "
+        "with OpenAI gives Copilot GPT-5. We compare price and Office integration so you can pick the right one for "
+        "your team.",
+        "ChatGPT Plus vs Microsoft Copilot Pro: pros and cons\nMicrosoft's $13 billion investment in OpenAI means "
+        "Copilot gets the same models; here is which is better for students, writers and coders.",
+    ],
     "Azure outages": [
         "Azure outage hits Teams and Outlook\nA configuration change in Azure Front Door caused errors for Microsoft "
         "customers across Europe for four hours; the company published a post-incident review.",

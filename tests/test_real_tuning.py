@@ -146,6 +146,8 @@ HARD_NEGATIVES = {
         "expanding the lab's compute capacity.",
         "Anthropic raises $13 billion at a $183 billion valuation, led by investors who also back rival labs; the "
         "Claude maker's revenue has tripled.",
+        "The FTC is examining Amazon's and Google's investments in Anthropic, asking whether the cloud deals give them "
+        "control of the AI lab.",
     ],
     "Microsoft AI without OpenAI": [
         "Microsoft releases small Phi models\nThe open models run on laptops and are available in Azure AI Foundry; "
@@ -153,6 +155,8 @@ HARD_NEGATIVES = {
         "Microsoft AI unveils its first in-house voice model, MAI-Voice-1, and a text model in preview, built by the "
         "team led by Mustafa Suleyman.",
         "Microsoft earnings: Azure revenue grew 33% as demand for AI services rose; Xbox and Windows declined.",
+        "EU regulators open an antitrust probe into Microsoft's bundling of Teams with Office; the company offered to "
+        "sell the apps separately.",
     ],
     "UK Intellectual Property Office": [
         "How to register a trade mark with the UK IPO\nThe Intellectual Property Office examines your application "
@@ -182,6 +186,10 @@ NEAR_MISS_POSITIVES = [
      "cards on the cloud side"),
     ("investment", "OpenAI closes a round to raise $40 billion in new funding, valuing the ChatGPT maker at $300 billion; "
      "Microsoft, its largest backer, participated."),
+    ("partnership", "Regulators take a second look\nThe FTC is asking whether Microsoft effectively steers OpenAI, in "
+     "an antitrust inquiry that also covers other AI labs."),
+    ("partnership", "Tensions between Microsoft and OpenAI are growing, people familiar with the matter said, with each "
+     "side accusing the other of overreach."),
     ("copilot", "Copilot keeps losing ground\nMicrosoft's assistant has a small share of chatbot users, surveys show, "
      "while ChatGPT remains the leader by a wide margin."),
 ]

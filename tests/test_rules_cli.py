@@ -37,7 +37,7 @@ def test_check_through_a_real_process(tmp_path: Path, subprocess_env: dict[str, 
     ok = subprocess.run([sys.executable, "-m", "monitor", "rules", "check"], env=subprocess_env, cwd=tmp_path,
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    assert "OK: 28 rules" in ok.stdout and "openai-ipo" in ok.stdout and "@openai = OpenAI" in ok.stdout
+    assert "OK: 29 rules" in ok.stdout and "openai-ipo" in ok.stdout and "@openai = OpenAI" in ok.stdout
     broken = DATA / "rules" / "broken.toml"
     bad = subprocess.run([sys.executable, "-m", "monitor", "rules", "check", str(broken)], env=subprocess_env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -190,6 +190,12 @@ NEAR_MISS_POSITIVES = [
      "an antitrust inquiry that also covers other AI labs."),
     ("partnership", "Tensions between Microsoft and OpenAI are growing, people familiar with the matter said, with each "
      "side accusing the other of overreach."),
+    ("ipo", "OpenAI hires bankers for a possible listing\nThe ChatGPT maker is weighing a stock market flotation as "
+     "soon as next year, people briefed on the plans said."),
+    ("pbc", "State attorney general drops objections to OpenAI's recapitalization after the company agreed to new "
+     "safety commitments."),
+    ("copilot", "Microsoft's Copilot app trails ChatGPT badly in downloads\nData from an app tracker show the gap "
+     "widening for a third month."),
     ("copilot", "Copilot keeps losing ground\nMicrosoft's assistant has a small share of chatbot users, surveys show, "
      "while ChatGPT remains the leader by a wide margin."),
 ]

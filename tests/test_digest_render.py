@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.types import Match
 from monitor.digest import (
     Digest,
     DigestItem,
@@ -33,7 +34,6 @@ from monitor.digest import (
     write_digest,
     write_index,
 )
-from core.types import Match
 
 GOLDEN = Path(__file__).parent / "data" / "digest"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -222,7 +222,7 @@ def test_building_twice_gives_byte_identical_output(render) -> None:  # type: ig
 
 def test_realistic_markdown_reads_as_promised() -> None:
     md = render_markdown(realistic_digest())
-    assert "**10 flagged.** By topic: partnership 5, azure 3, ipo 2, governance 3, antitrust 1." in md
+    assert "**10 flagged.** By tag: partnership 5, azure 3, ipo 2, governance 3, antitrust 1. (An item counts" in md
     # The multi-tag article appears once, under its strongest tag, listing the others.
     assert md.count("https://news.example/101") == 1
     assert "   Also tagged: azure, governance  \n" in md

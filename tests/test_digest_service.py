@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import subprocess
@@ -13,13 +14,21 @@ from pathlib import Path
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.schedulers.background import BackgroundScheduler
+from feedgen import rss, write_config
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feedgen import rss, write_config
+from core.errors import MonitorError
 from monitor.config import load_config
+from monitor.digest import publish
 from monitor.scheduler import _on_job_event
-from monitor.service import make_digest, open_store, poll_once, retry_deliveries, status_extras
+from monitor.service import (
+    make_digest,
+    open_store,
+    poll_once,
+    retry_deliveries,
+    status_extras,
+)
 
 DAY = date(2026, 11, 19)
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -130,11 +139,6 @@ def test_a_failing_job_is_logged_and_the_scheduler_goes_on(caplog: pytest.LogCap
 def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_files(
     httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import errno
-
-    from monitor import digest as dg
-    from core.errors import MonitorError
-
     cfg = load_config(stored(httpserver, tmp_path))
     make_digest(cfg, DAY, now=NOW)
     before = (cfg.digest_dir / "2026-11-19.md").read_bytes()
@@ -142,7 +146,7 @@ def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_fil
     def disk_full(src: str, dst: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", dst)
 
-    monkeypatch.setattr(dg.os, "replace", disk_full)
+    monkeypatch.setattr(publish.os, "replace", disk_full)
     with pytest.raises(MonitorError, match="2026-11-19.md: cannot write the digest: No space left on device"):
         make_digest(cfg, DAY, now=NOW + timedelta(hours=1))
     monkeypatch.undo()

@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
+from feedgen import rss, write_config
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feedgen import rss, write_config
 from monitor.config import load_config
 from monitor.service import check_alerts, make_digest, open_store, poll_once, trends
 

@@ -18,11 +18,13 @@ from monitor.config import Config
 from monitor.delivery import NOTHING_CONFIGURED, deliver_digest, delivery_configured
 from monitor.digest.publish import write_digest, write_index
 from monitor.digest.render import render_all
-from monitor.digest.select import digest_item_ids, select_day
+from monitor.digest.select import digest_day_for, digest_item_ids, select_day
 from monitor.settings import open_store
 from monitor.trends import sparkline_svg
 
 log = logging.getLogger("monitor")
+
+__all__ = ["DigestResult", "digest_day_for", "due_digest_days", "make_digest", "retry_deliveries"]
 
 
 @dataclass
@@ -34,15 +36,6 @@ class DigestResult:
     delivered: bool = False
     # Why a delivery that was asked for was not attempted (nothing configured).
     delivery_skipped: str | None = None
-
-
-def digest_day_for(config: Config, now: datetime) -> date:
-    """The day the scheduled digest covers at `now`: yesterday, or today so far (`[digest] day`).
-
-    Also the default day of `monitor digest` and `monitor stories`.
-    """
-    today = now.astimezone(config.digest.zone).date()
-    return today - timedelta(days=1) if config.digest.day == "yesterday" else today
 
 
 def due_digest_days(config: Config, *, now: datetime) -> list[date]:

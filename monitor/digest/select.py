@@ -40,6 +40,15 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+def digest_day_for(config: Config, now: datetime) -> date:
+    """The day the scheduled digest covers at `now`: yesterday, or today so far (`[digest] day`).
+
+    Also the default day of `monitor digest` and `monitor stories`.
+    """
+    today = now.astimezone(config.digest.zone).date()
+    return today - timedelta(days=1) if config.digest.day == "yesterday" else today
+
+
 def utc(t: datetime) -> datetime:
     """`t` in UTC. A naive time is taken as UTC, never as the machine's local time,
     so the same rows give the same digest on every machine."""

@@ -174,3 +174,39 @@ class EntryIntent:
     story: StoryKey | None = None
     story_id: int | None = None
     new_story: int | None = None
+
+
+# --- what the digest and the stories listing read from the store -------------------------------
+
+
+@dataclass(frozen=True)
+class FlaggedArticle:
+    """A flagged article of a day, as `Store.flagged_between` returns it (the digest's input)."""
+
+    id: int
+    url: str  # canonical
+    link: str  # as the feed linked it ('' when none)
+    title: str
+    feed: str  # the feed's display name
+    published: datetime
+    score: float
+    tags: list[str]
+    tag_scores: dict[str, float]
+    matches: list[Match]
+    text: str  # combined_text(summary, content): what `text` match spans index into
+    story_id: int | None
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """One outlet's copy of a story (`Store.story_members`): an article, or another feed's entry linked to it."""
+
+    article_id: int
+    story_id: int
+    title: str
+    url: str
+    feed: str  # display name of the feed that carried this copy
+    published: datetime
+    score: float
+    flagged: bool
+    story_first_seen: datetime

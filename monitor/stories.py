@@ -426,7 +426,12 @@ def story_rank(members: Sequence[Member], *, weight: float = COVERAGE_WEIGHT) ->
     outlets +0.5, four +1.0, eight +1.5), so wide coverage lifts a story
     without letting thirty copies of a weak item outrank one strong one.
     """
-    return lead(members).score + weight * math.log2(max(1, len(outlets(members))))
+    return lead(members).score + coverage_bonus(len(outlets(members)), weight=weight)
+
+
+def coverage_bonus(outlets: int, *, weight: float = COVERAGE_WEIGHT) -> float:
+    """What `outlets` distinct outlets add to a story's score: weight * log2(outlets); 0 for one."""
+    return weight * math.log2(max(1, outlets))
 
 
 def developing(first_seen_day: date, day: date, *, members_on_day: int = 1) -> bool:

@@ -23,11 +23,14 @@ from core.errors import NotFound, StorageError
 from core.types import (
     Article,
     EntryIntent,
+    FlaggedArticle,
     KnownArticle,
     KnownEntry,
     Match,
     StoryCandidate,
+    StoryMember,
     Tagging,
+    combined_text,
 )
 from storage.schema import migrations
 
@@ -69,7 +72,18 @@ class Feed:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.title or self.url
+        return display_name(self.name, self.title, self.url)
+
+
+def display_name(name: str | None, title: str | None, url: str) -> str:
+    """A feed's name as shown everywhere: the configured name, else the feed's own title, else its URL.
+
+    FEED_NAME_SQL is the same rule for queries that join the feeds table as `f`.
+    """
+    return name or title or url
+
+
+FEED_NAME_SQL = "coalesce(nullif(f.name, ''), nullif(f.title, ''), f.url)"
 
 
 @dataclass
@@ -623,7 +637,7 @@ class Store:
         self, where: str, params: Sequence[Any], order: str = "a.id", limit: int | None = None
     ) -> list[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT a.*, coalesce(f.name, f.title, f.url) AS feed_name FROM articles a "
+            f"SELECT a.*, {FEED_NAME_SQL} AS feed_name FROM articles a "
             f"JOIN feeds f ON f.id = a.feed_id WHERE {where} ORDER BY {order}"
             + (f" LIMIT {int(limit)}" if limit else ""),
             params,
@@ -646,19 +660,27 @@ class Store:
             yield from rows
             last = rows[-1]["id"]
 
-    def flagged_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Flagged articles published in [start, end), best first."""
-        return self._articles_where(
+    def flagged_between(self, start: datetime, end: datetime) -> list[FlaggedArticle]:
+        """Flagged articles published in [start, end), in published order (monitor.digest.select ranks them)."""
+        rows = self._articles_where(
             "a.flagged = 1 AND a.published >= ? AND a.published < ?",
             (iso(start), iso(end)),
-            order="a.score DESC, a.published, a.id",
+            order="a.published, a.id",
         )
+        return [
+            FlaggedArticle(
+                id=r["id"], url=r["url"], link=r["link"] or "", title=r["title"], feed=r["feed_name"],
+                published=datetime.fromisoformat(r["published"]), score=r["score"], tags=list(r["tags"]),
+                tag_scores=dict(r["tag_scores"]), matches=list(r["matches"]),
+                text=combined_text(r["summary_text"], r["content_text"]), story_id=r["story_id"],
+            )
+            for r in rows
+        ]
 
-    def story_members(self, story_ids: Iterable[int]) -> list[dict[str, Any]]:
+    def story_members(self, story_ids: Iterable[int]) -> list[StoryMember]:
         """Every outlet's copy of these stories: stored articles, plus the entries other feeds linked to them.
 
-        One row per (article, feed): id, story_id, title, url, feed, published, score, flagged,
-        story_first_seen.
+        One record per (article, feed), in published order.
         """
         ids = sorted(set(story_ids))
         if not ids:
@@ -666,15 +688,18 @@ class Store:
         marks = ",".join("?" for _ in ids)
         cur = self.db.execute(
             "SELECT a.id, a.story_id, a.title, coalesce(nullif(e.url, ''), a.link) AS url, "
-            "coalesce(f.name, f.title, f.url) AS feed, a.published, a.score, a.flagged, s.first_seen AS story_first_seen "
+            f"{FEED_NAME_SQL} AS feed, a.published, a.score, a.flagged, s.first_seen AS story_first_seen "
             "FROM articles a JOIN entries e ON e.article_id = a.id JOIN feeds f ON f.id = e.feed_id "
             f"JOIN stories s ON s.id = a.story_id WHERE a.story_id IN ({marks}) ORDER BY a.published, a.id, e.feed_id",
             ids,
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [
+            StoryMember(aid, sid, title, url or "", feed, datetime.fromisoformat(pub), score, bool(flagged),
+                        datetime.fromisoformat(first))
+            for aid, sid, title, url, feed, pub, score, flagged, first in cur.fetchall()
+        ]
 
-    def stories_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def stories_between(self, start: datetime, end: datetime) -> list[StoryMember]:
         """Stories with an article published in [start, end): their members (as story_members gives them)."""
         rows = self.db.execute(
             "SELECT DISTINCT story_id FROM articles WHERE published >= ? AND published < ? AND story_id IS NOT NULL",
@@ -701,7 +726,7 @@ class Store:
     def high_scoring_since(self, since: datetime, min_score: float) -> list[dict[str, Any]]:
         """Flagged articles first seen since `since` scoring at least `min_score` (alert candidates)."""
         cur = self.db.execute(
-            "SELECT a.id, a.story_id, a.title, a.link, a.score, a.tags, coalesce(f.name, f.title, f.url) AS feed "
+            f"SELECT a.id, a.story_id, a.title, a.link, a.score, a.tags, {FEED_NAME_SQL} AS feed "
             "FROM articles a JOIN feeds f ON f.id = a.feed_id "
             "WHERE a.flagged = 1 AND a.first_seen >= ? AND a.score >= ? ORDER BY a.score DESC, a.id",
             (iso(since), min_score),
@@ -743,22 +768,22 @@ class Store:
         )
         return [dict(zip(("tag", "change", "at", "rules_version"), r)) for r in cur.fetchall()]
 
-    def search(self, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
-        """Full-text search over titles and text, best match first."""
+    def search(
+        self, query: str, *, limit: int | None = 20, offset: int = 0, marks: tuple[str, str] = ("[", "]")
+    ) -> list[dict[str, Any]]:
+        """Full-text search over titles and text, best match first.
+
+        `limit=None` returns every match. The snippet wraps matched words in
+        `marks` (`("", "")` for plain text).
+        """
         sql = (
-            "SELECT a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url), "
-            "snippet(articles_fts, -1, '[', ']', '…', 12) "
+            f"SELECT a.id, a.title, a.url, a.published, a.flagged, a.tags, {FEED_NAME_SQL}, "
+            "snippet(articles_fts, -1, ?, ?, '…', 12) "
             "FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid JOIN feeds f ON f.id = a.feed_id "
-            "WHERE articles_fts MATCH ? ORDER BY bm25(articles_fts, 5.0, 1.0, 1.0) LIMIT ?"
+            "WHERE articles_fts MATCH ? ORDER BY bm25(articles_fts, 5.0, 1.0, 1.0) LIMIT ? OFFSET ?"
         )
-        try:
-            rows = self.db.execute(sql, (query, limit)).fetchall()
-        except sqlite3.OperationalError:
-            # Not valid FTS5 syntax (a stray quote, a bare operator): search the words literally.
-            literal = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
-            if not literal:
-                return []
-            rows = self.db.execute(sql, (literal, limit)).fetchall()
+        page = (-1 if limit is None else limit, max(0, offset))
+        rows = self._fts(sql, query, lambda q: (marks[0], marks[1], q, *page))
         keys = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
         out = []
         for r in rows:
@@ -767,6 +792,21 @@ class Store:
             d["flagged"] = bool(d["flagged"])
             out.append(d)
         return out
+
+    def search_total(self, query: str) -> int:
+        """How many stored articles `search(query)` finds in all."""
+        rows = self._fts("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", query, lambda q: (q,))
+        return int(rows[0][0]) if rows else 0
+
+    def _fts(self, sql: str, query: str, params: Any) -> list[Any]:
+        try:
+            return self.db.execute(sql, params(query)).fetchall()
+        except sqlite3.OperationalError:
+            # Not valid FTS5 syntax (a stray quote, a bare operator): search the words literally.
+            literal = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+            if not literal:
+                return []
+            return self.db.execute(sql, params(literal)).fetchall()
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute("SELECT count(*), coalesce(sum(flagged), 0) FROM articles").fetchone()

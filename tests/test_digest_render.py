@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.types import Match
 from monitor.digest import (
     Digest,
     DigestItem,
@@ -33,7 +34,7 @@ from monitor.digest import (
     write_digest,
     write_index,
 )
-from core.types import Match
+from monitor.digest.select import decisive_matches
 
 GOLDEN = Path(__file__).parent / "data" / "digest"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -222,7 +223,7 @@ def test_building_twice_gives_byte_identical_output(render) -> None:  # type: ig
 
 def test_realistic_markdown_reads_as_promised() -> None:
     md = render_markdown(realistic_digest())
-    assert "**10 flagged.** By topic: partnership 5, azure 3, ipo 2, governance 3, antitrust 1." in md
+    assert "**10 flagged.** By tag: partnership 5, azure 3, ipo 2, governance 3, antitrust 1. (An item counts" in md
     # The multi-tag article appears once, under its strongest tag, listing the others.
     assert md.count("https://news.example/101") == 1
     assert "   Also tagged: azure, governance  \n" in md
@@ -550,3 +551,79 @@ def test_every_json_field_is_documented() -> None:
     walk(data)
     assert keys - documented == set()
     assert documented - keys == set()
+
+
+# ------------------------------------------------------------------ what is highlighted (issue 13)
+
+
+def m(rule: str, term: str, field: str = "title", start: int = 0, end: int = 1) -> Match:
+    return Match(rule, term, field, start, end)
+
+
+@pytest.mark.parametrize(
+    ("matches", "highlighted"),
+    [
+        # Three rules fired; all needed the company names: only their own terms decided.
+        (
+            [m("a", "Microsoft"), m("b", "title:Microsoft"), m("c", "Microsoft"),
+             m("a", "OpenAI"), m("b", "title:OpenAI"), m("c", "OpenAI"),
+             m("a", "partnership"), m("c", "renegotiat*")],
+            {("a", "partnership"), ("c", "renegotiat*")},
+        ),
+        # The names in the text count as the same words as in the title.
+        (
+            [m("a", "Microsoft"), m("b", "Microsoft"), m("a", "Microsoft", "text"), m("a", "deal"), m("b", "IPO")],
+            {("a", "deal"), ("b", "IPO")},
+        ),
+        # One rule: every term it matched decided.
+        ([m("a", "Microsoft"), m("a", "OpenAI")], {("a", "Microsoft"), ("a", "OpenAI")}),
+        # Near miss: a term only some rules needed is still highlighted.
+        (
+            [m("a", "Microsoft"), m("b", "Microsoft"), m("c", "Altman"), m("a", "deal"), m("b", "deal")],
+            {("a", "Microsoft"), ("b", "Microsoft"), ("c", "Altman"), ("a", "deal"), ("b", "deal")},
+        ),
+        # Rules that share every term: nothing would be left, so all are shown.
+        ([m("a", "Microsoft"), m("b", "Microsoft")], {("a", "Microsoft"), ("b", "Microsoft")}),
+        ([], set()),
+    ],
+)
+def test_only_the_terms_that_decided_the_score_are_highlighted(
+    matches: list[Match], highlighted: set[tuple[str, str]]
+) -> None:
+    assert {(x.rule, x.term) for x in decisive_matches(matches)} == highlighted
+
+
+def test_the_digest_highlights_deciding_terms_and_the_json_says_which() -> None:
+    title = "Microsoft and OpenAI renegotiate their partnership"
+    matches = [
+        Match(rule, "Microsoft", "title", 0, 9) for rule in ("relationship", "renegotiation")
+    ] + [Match(rule, "OpenAI", "title", 14, 20) for rule in ("relationship", "renegotiation")] + [
+        Match("renegotiation", "renegotiat*", "title", 21, 32), Match("relationship", "partnership", "title", 39, 50)
+    ]
+    it = item(1, title, "F", T0, {"partnership": 4.5})
+    it.matches = matches
+    d = build_digest(DAY, UTC_ZONE, [it], [], tag_order=[], generated_at=GENERATED)
+    md = render_markdown(d)
+    assert "[Microsoft and OpenAI **renegotiate** their **partnership**](https://news.example/1)" in md
+    assert "<mark>Microsoft</mark>" not in render_html(d) and "<mark>renegotiate</mark>" in render_html(d)
+    doc = json.loads(render_json(d))["items"][0]["matches"]
+    assert len(doc) == 6  # every match is still reported
+    assert {(x["term"], x["highlighted"]) for x in doc} == {
+        ("Microsoft", False), ("OpenAI", False), ("renegotiat*", True), ("partnership", True)
+    }
+
+
+def test_feeds_failing_comes_after_the_news_in_both_formats() -> None:
+    d = realistic_digest()
+    md, page = render_markdown(d), render_html(d)
+    assert md.index("## Feeds failing") > md.index("## antitrust (1)")
+    assert md.rstrip().endswith("12 errors: HTTP 503")
+    assert page.index("<h2>Feeds failing</h2>") > page.index("<h2>antitrust (1)</h2>")
+
+
+def test_header_counts_are_labelled_and_a_day_is_not_called_today() -> None:
+    md, page = render_markdown(realistic_digest()), render_html(realistic_digest())
+    assert "listed once, under its strongest tag" in md and "listed once, under its strongest tag" in page
+    assert "partnership 5" in md and "## partnership (4)" in md  # the two numbers, and the line that says why
+    assert "today" not in md.replace("2019 to today", "")  # (an item's own title says "today")
+    assert "(5 on 2026-11-23) **spike**" in md

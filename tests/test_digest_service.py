@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -13,13 +16,21 @@ from pathlib import Path
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.schedulers.background import BackgroundScheduler
+from feedgen import rss, write_config
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feedgen import rss, write_config
+from core.errors import MonitorError
 from monitor.config import load_config
+from monitor.digest import publish
 from monitor.scheduler import _on_job_event
-from monitor.service import make_digest, open_store, poll_once, retry_deliveries, status_extras
+from monitor.service import (
+    make_digest,
+    open_store,
+    poll_once,
+    retry_deliveries,
+    status_extras,
+)
 
 DAY = date(2026, 11, 19)
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -130,11 +141,6 @@ def test_a_failing_job_is_logged_and_the_scheduler_goes_on(caplog: pytest.LogCap
 def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_files(
     httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import errno
-
-    from monitor import digest as dg
-    from core.errors import MonitorError
-
     cfg = load_config(stored(httpserver, tmp_path))
     make_digest(cfg, DAY, now=NOW)
     before = (cfg.digest_dir / "2026-11-19.md").read_bytes()
@@ -142,9 +148,119 @@ def test_a_full_disk_while_writing_a_digest_is_one_clear_error_and_keeps_old_fil
     def disk_full(src: str, dst: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", dst)
 
-    monkeypatch.setattr(dg.os, "replace", disk_full)
+    monkeypatch.setattr(publish.os, "replace", disk_full)
     with pytest.raises(MonitorError, match="2026-11-19.md: cannot write the digest: No space left on device"):
         make_digest(cfg, DAY, now=NOW + timedelta(hours=1))
     monkeypatch.undo()
     assert (cfg.digest_dir / "2026-11-19.md").read_bytes() == before
     assert not [p for p in cfg.digest_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+# ------------------------------------------------------------------ issue 13: what the reading showed
+
+
+def monitor_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def with_a_dead_feed(httpserver: HTTPServer, tmp_path: Path, extra: str = "") -> Path:
+    """The IPO/LATE feed, and a feed that starts failing at NOW (the morning after DAY)."""
+    httpserver.expect_request("/f").respond_with_data(rss([IPO, LATE]), content_type="application/rss+xml")
+    httpserver.expect_request("/dead").respond_with_data("gone for now", status=503)
+    path = write_config(tmp_path, [httpserver.url_for("/f"), httpserver.url_for("/dead")], extra)
+    poll_once(load_config(path), now=NOW)
+    return path
+
+
+def test_a_past_days_digest_lists_only_feeds_that_were_failing_by_then(httpserver: HTTPServer, tmp_path: Path) -> None:
+    cfg = load_config(with_a_dead_feed(httpserver, tmp_path))
+    make_digest(cfg, DAY, now=NOW)  # the 19th, built on the 20th: the feed began failing on the 20th
+    past = json.loads((cfg.digest_dir / "2026-11-19.json").read_text())
+    assert past["feeds_failing"] == [] and "Feeds failing" not in (cfg.digest_dir / "2026-11-19.md").read_text()
+    make_digest(cfg, DAY + timedelta(days=1), now=NOW)  # the 20th: it was failing that day
+    current = json.loads((cfg.digest_dir / "2026-11-20.json").read_text())
+    assert [f["url"] for f in current["feeds_failing"]] == [httpserver.url_for("/dead")]
+    # A week later, the 20th's digest rebuilt still lists it: it has been failing since then.
+    make_digest(cfg, DAY + timedelta(days=1), now=NOW + timedelta(days=7))
+    assert json.loads((cfg.digest_dir / "2026-11-20.json").read_text())["feeds_failing"] != []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_digest_files_follow_the_umask(httpserver: HTTPServer, tmp_path: Path, umask: int, mode: int) -> None:
+    cfg = load_config(stored(httpserver, tmp_path))
+    old = os.umask(umask)
+    try:
+        result = make_digest(cfg, DAY, now=NOW)
+    finally:
+        os.umask(old)
+    for path in [*result.paths, cfg.digest_dir / "index.html", cfg.digest_dir / "feed.xml"]:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+def test_what_is_delivered_is_what_was_written(httpserver: HTTPServer, tmp_path: Path) -> None:
+    bodies: list[bytes] = []
+
+    def hook(request: Request) -> Response:
+        bodies.append(request.data)
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    cfg = load_config(stored(httpserver, tmp_path, f'[digest.webhook]\nurl = "{httpserver.url_for("/hook")}"\n'))
+    result = make_digest(cfg, DAY, now=NOW)
+    assert result.delivered and bodies == [(cfg.digest_dir / "2026-11-19.json").read_bytes()]
+
+
+def test_deliver_with_nothing_configured_says_so(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    stored(httpserver, tmp_path)
+    proc = monitor_cli(tmp_path, subprocess_env, "digest", "--date", "2026-11-19", "--deliver")
+    assert proc.returncode == 1
+    assert "monitor: digest written but not delivered: no delivery is configured" in proc.stderr
+    assert "[digest.webhook]" in proc.stderr
+    assert (tmp_path / "data" / "digests" / "2026-11-19.md").exists()  # the files are written all the same
+    quiet = monitor_cli(tmp_path, subprocess_env, "digest", "--date", "2026-11-19")
+    assert quiet.returncode == 0 and "delivery" not in quiet.stderr  # not asked for: nothing to say
+
+
+@pytest.mark.parametrize("setting", ["yesterday", "today"])
+def test_stories_and_digest_default_to_the_same_day(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str], setting: str
+) -> None:
+    stored(httpserver, tmp_path, f'[digest]\nday = "{setting}"\n')
+    before = datetime.now(timezone.utc).date()
+    digest = monitor_cli(tmp_path, subprocess_env, "digest", "--format", "json")
+    stories = monitor_cli(tmp_path, subprocess_env, "stories")
+    after = datetime.now(timezone.utc).date()
+    offset = timedelta(days=1 if setting == "yesterday" else 0)
+    days = {(before - offset).isoformat(), (after - offset).isoformat()}
+    built = Path(digest.stdout.split()[0]).stem
+    assert built in days, digest.stdout
+    assert f"on {built}." in stories.stdout or f"Stories of {built}" in stories.stdout, stories.stdout
+
+
+def test_search_explains_its_marks_pages_and_gives_plain_json(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    items = [dict(IPO, link=f"https://wire.example/ipo{n}", guid=f"g{n}", title=f"OpenAI weighs an IPO, part {n}")
+             for n in range(5)]
+    httpserver.expect_request("/f").respond_with_data(rss(items), content_type="application/rss+xml")
+    poll_once(load_config(write_config(tmp_path, [httpserver.url_for("/f")])), now=NOW)
+
+    page = monitor_cli(tmp_path, subprocess_env, "search", "offering", "--limit", "2")
+    assert page.returncode == 0, page.stderr
+    assert "Results 1-2 of 5 for 'offering'; * = flagged, [words] = what matched." in page.stdout
+    assert "3 more: --offset 2, or --all." in page.stdout
+    assert "[offering]" in page.stdout
+    nxt = monitor_cli(tmp_path, subprocess_env, "search", "offering", "--limit", "2", "--offset", "4")
+    assert "Results 5-5 of 5" in nxt.stdout and "more:" not in nxt.stdout
+    every = monitor_cli(tmp_path, subprocess_env, "search", "offering", "--all", "--json")
+    results = json.loads(every.stdout)
+    assert len(results) == 5 and every.stderr == ""
+    assert all("[" not in r["snippet"] and "offering" in r["snippet"] for r in results)
+    cut = monitor_cli(tmp_path, subprocess_env, "search", "offering", "--json")
+    assert len(json.loads(cut.stdout)) == 5 and cut.stderr == ""  # all 5 fit in the default 20
+    two = monitor_cli(tmp_path, subprocess_env, "search", "offering", "--json", "--limit", "2")
+    assert len(json.loads(two.stdout)) == 2 and "2 of 5 results" in two.stderr

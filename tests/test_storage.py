@@ -203,7 +203,7 @@ def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
     assert {h["url"] for h in store.search("benefit corporation")} == {"https://n.example/1", "https://n.example/2"}
 
 
-def test_flagged_between_is_half_open_and_ranked(store: Store) -> None:
+def test_flagged_between_is_half_open_typed_and_in_published_order(store: Store) -> None:
     f = feed(store)
     day = datetime(2026, 11, 19, tzinfo=timezone.utc)
     save_poll(store, 
@@ -218,8 +218,9 @@ def test_flagged_between_is_half_open_and_ranked(store: Store) -> None:
         now=NOW,
     )
     rows = store.flagged_between(day, day + timedelta(days=1))
-    assert [r["url"] for r in rows] == ["https://n.example/b", "https://n.example/a"]
-    assert rows[0]["matches"] == [Match("openai-ipo", "IPO", "title", 0, 3)]
+    # Published order: ranking is monitor.digest.select's one formula, not the store's ORDER BY.
+    assert [r.url for r in rows] == ["https://n.example/a", "https://n.example/b"]
+    assert rows[1].matches == [Match("openai-ipo", "IPO", "title", 0, 3)] and rows[1].score == 5.0
 
 
 def test_flagged_day_query_uses_the_partial_index(store: Store) -> None:

@@ -9,12 +9,22 @@ from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
+import pytest
+from feedgen import rss, write_config
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feedgen import rss, write_config
 from monitor.config import load_config
-from monitor.service import check_alerts, make_digest, open_store, poll_once, trends
+from monitor.service import (
+    check_alerts,
+    day_items,
+    make_digest,
+    open_store,
+    poll_once,
+    select_day,
+    stories_of_day,
+    trends,
+)
 
 DAY = date(2026, 11, 19)
 NOW = datetime(2026, 11, 19, 20, 0, tzinfo=timezone.utc)
@@ -155,3 +165,30 @@ def test_alerts_fire_once_per_story(httpserver: HTTPServer, tmp_path: Path) -> N
     sent = len(posts)
     assert sent == len({a.story_id for a in first})
     assert check_alerts(cfg, now=NOW + timedelta(minutes=1)) == [] and len(posts) == sent
+
+
+def test_the_digest_and_the_stories_listing_rank_with_one_formula(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """What the web app calls for a day: select_day and stories_of_day, on a real store."""
+    cfg = config(tmp_path, feeds(httpserver))
+    poll_once(cfg, now=NOW)
+    with open_store(cfg, now=NOW) as store:
+        day = select_day(cfg, store, DAY, now=NOW)
+        listed = stories_of_day(cfg, store, DAY)
+        legacy = day_items(cfg, store, DAY)  # the old name keeps working
+    by_story = {i.story_id: i for i in day.items}
+    assert {i.id for i in legacy} == {i.id for i in day.items}
+    assert len(listed) == 2 and {s.id for s in listed} == set(by_story)
+    for story in listed:
+        item = by_story[story.id]
+        # The same lead, the same score (lead + coverage bonus) in both places.
+        assert (item.url, item.score) == (story.url, story.score)
+    deal = next(s for s in listed if s.outlets == 3)
+    assert deal.score == pytest.approx(by_story[deal.id].score) and deal.score > max(
+        m.score for m in store_scores(cfg, deal.id)
+    )
+    assert [s.id for s in listed] == [s.id for s in sorted(listed, key=lambda s: (-s.score, s.lead_published, s.lead_id))]
+
+
+def store_scores(cfg, story_id: int):  # type: ignore[no-untyped-def]
+    with open_store(cfg, now=NOW) as store:
+        return store.story_members([story_id])

@@ -1,189 +1,33 @@
-"""Build a day's digest of flagged articles and render it as Markdown, HTML and JSON.
+"""Render a selected digest as Markdown, HTML, JSON, and the index page and Atom feed.
 
-Pure apart from `write_digest`/`write_index`, which only write the files
-they are given: no database, no network, no clock (`generated_at` is passed
-in), so building the same day from the same rows gives identical files.
+Pure: a `Digest` (from `monitor.digest.select`) in, text out; no database,
+no network, no clock. `render_all` renders a day once for every use (the
+files and the delivery), so what is sent is what was written.
 
 Every piece of text that came from a feed is untrusted. HTML output
 escapes it, links only http(s) URLs, embeds no scripts, styles from
 outside, images or fonts, and carries a Content-Security-Policy that
-forbids them as a second line of defence.
+forbids them as a second line of defence. The Atom feed is built with
+xml.etree, which escapes text and attributes itself.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-from core.types import Match
+from monitor.digest.model import Digest, DigestItem
+from monitor.digest.select import utc as _utc
 
 SITE_TITLE = "Microsoft–OpenAI partnership monitor"
 SNIPPET_CHARS = 240
-_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
-
-
-@dataclass
-class Source:
-    """Another outlet's article about the same story."""
-
-    feed: str
-    url: str
-    title: str
-    published: datetime
-
-
-@dataclass
-class DigestItem:
-    id: int
-    url: str
-    title: str
-    feed: str
-    published: datetime  # aware; UTC or any zone (shown in the digest's zone)
-    score: float
-    tags: list[str]
-    tag_scores: dict[str, float]
-    matches: list[Match]
-    snippet_text: str  # the clean text that 'text' match spans index into
-    # Stories (filled when articles are grouped): the other outlets' copies,
-    # and whether the story began on an earlier day and is still growing.
-    story_id: int | None = None
-    also: list[Source] = field(default_factory=list)
-    developing: bool = False
-    first_seen: datetime | None = None
-
-
-@dataclass
-class FeedHealth:
-    name: str
-    url: str
-    failing_since: datetime | None
-    error_count: int
-    last_error: str | None
-
-
-@dataclass
-class Section:
-    tag: str
-    items: list[DigestItem]
-    # Items filed under this tag that day, before max_items_per_tag cut the list.
-    total: int | None = None
-
-    @property
-    def count_label(self) -> str:
-        shown = len(self.items)
-        total = shown if self.total is None else self.total
-        return f"{shown}" if total == shown else f"{shown} of {total}"
-
-
-@dataclass
-class TagTrend:
-    """Daily flagged counts for one tag, oldest first, ending on the digest day."""
-
-    tag: str
-    days: list[date]
-    counts: list[int]
-    spike: bool = False
-
-
-@dataclass
-class Digest:
-    day: date
-    timezone: str
-    generated_at: datetime
-    counts: dict[str, int]
-    feeds_failing: list[FeedHealth]
-    sections: list[Section]
-    trends: list[TagTrend] = field(default_factory=list)
-
-    @property
-    def items(self) -> list[DigestItem]:
-        return [i for s in self.sections for i in s.items]
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-# ------------------------------------------------------------------ building
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) in UTC of a calendar day in `tz` (23 or 25 hours long on DST changes)."""
-    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
-    return start, end
-
-
-def strongest_tag(item: DigestItem, tag_order: Sequence[str]) -> str:
-    """The tag whose rules gave the item the most weight; ties go to the earlier tag in tag_order."""
-    if not item.tags:
-        return "other"
-    rank = {t: i for i, t in enumerate(tag_order)}
-    return min(item.tags, key=lambda t: (-item.tag_scores.get(t, 0.0), rank.get(t, len(rank)), t))
-
-
-def _utc(t: datetime) -> datetime:
-    """`t` in UTC. A naive time is taken as UTC, never as the machine's local time,
-    so the same rows give the same digest on every machine."""
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
-def _rank_key(item: DigestItem) -> tuple[float, datetime, int]:
-    # Best score first; ties read in the order they happened, then by id so
-    # the order never depends on the order the rows came in.
-    return (-item.score, _utc(item.published), item.id)
-
-
-def build_digest(
-    day: date,
-    tz: ZoneInfo,
-    items: list[DigestItem],
-    feeds_failing: list[FeedHealth],
-    *,
-    tag_order: Sequence[str],
-    generated_at: datetime,
-    max_items_per_tag: int | None = None,
-    trends: list[TagTrend] | None = None,
-) -> Digest:
-    """Sections per tag in `tag_order` (other tags after, alphabetically); each item once, under its strongest tag."""
-    counts: dict[str, int] = {}
-    by_tag: dict[str, list[DigestItem]] = {}
-    seen: set[int] = set()
-    for item in sorted(items, key=_rank_key):
-        # An article delivered twice in the rows (e.g. by two feeds) is shown once.
-        if item.id in seen:
-            continue
-        seen.add(item.id)
-        for t in item.tags:
-            counts[t] = counts.get(t, 0) + 1
-        by_tag.setdefault(strongest_tag(item, tag_order), []).append(item)
-    order = [t for t in tag_order if t in by_tag] + sorted(t for t in by_tag if t not in tag_order)
-    limit = max_items_per_tag if max_items_per_tag and max_items_per_tag > 0 else None
-    sections = [Section(t, by_tag[t][:limit], total=len(by_tag[t])) for t in order]
-    ordered_counts = {t: counts[t] for t in [x for x in tag_order if x in counts] + sorted(set(counts) - set(tag_order))}
-    return Digest(
-        day=day,
-        timezone=str(tz.key),
-        generated_at=generated_at,
-        counts=ordered_counts,
-        feeds_failing=sorted(feeds_failing, key=lambda f: (f.name.casefold(), f.url)),
-        sections=sections,
-        trends=list(trends or []),
-    )
-
-
-def digest_item_ids(d: Digest) -> list[int]:
-    return [i.id for i in d.items]
 
 
 def email_subject(d: Digest) -> str:
@@ -196,7 +40,7 @@ def email_subject(d: Digest) -> str:
 
 def _spans(item: DigestItem, field_name: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
-    for s, e in sorted((m.start, m.end) for m in item.matches if m.field == field_name):
+    for s, e in sorted((m.start, m.end) for m in item.shown_matches if m.field == field_name):
         if out and s <= out[-1][1]:
             out[-1] = (out[-1][0], max(e, out[-1][1]))
         else:
@@ -320,6 +164,12 @@ def _md_link(text: str, url: str) -> str:
     return f"[{text}]({md_url(safe)})" if safe else text
 
 
+# Why the header's per-tag counts and the section sizes differ.
+_COUNTS_NOTE = "(An item counts under each of its tags but is listed once, under its strongest tag.)"
+# The store knows feeds' health now, not on a past day.
+_FEEDS_NOTE = "Feeds still failing when this digest was built ({when}) whose failures began before the day ended."
+
+
 def render_markdown(d: Digest) -> str:
     lines = [f"# Partnership digest: {d.day.isoformat()}", ""]
     lines.append(f"Day in {d.timezone}; generated {local_datetime(d, d.generated_at)}.")
@@ -329,19 +179,12 @@ def render_markdown(d: Digest) -> str:
         lines += [f"No flagged articles on {d.day.isoformat()}.", ""]
     else:
         topics = ", ".join(f"{md_escape(t)} {n}" for t, n in d.counts.items())
-        lines += [f"**{len(items)} flagged.** By topic: {topics}.", ""]
+        lines += [f"**{len(items)} flagged.** By tag: {topics}. {_COUNTS_NOTE}", ""]
     if d.trends:
         lines += [f"## Trends (flagged per day, last {len(d.trends[0].counts)} days)", ""]
         for tr in d.trends:
             mark = " **spike**" if tr.spike else ""
-            lines.append(f"- {md_escape(tr.tag)}: {' '.join(str(c) for c in tr.counts)} (today {tr.counts[-1]}){mark}")
-        lines.append("")
-    if d.feeds_failing:
-        lines += ["## Feeds failing", ""]
-        for f in d.feeds_failing:
-            since = f"since {local_datetime(d, f.failing_since)}, " if f.failing_since else ""
-            err = md_escape(f.last_error or "error")
-            lines.append(f"- {_md_link(md_escape(f.name), f.url)}: {since}{f.error_count} errors: {err}")
+            lines.append(f"- {md_escape(tr.tag)}: {' '.join(str(c) for c in tr.counts)} ({tr.counts[-1]} on {d.day.isoformat()}){mark}")
         lines.append("")
     for section in d.sections:
         lines += [f"## {md_escape(section.tag)} ({section.count_label})", ""]
@@ -366,6 +209,13 @@ def render_markdown(d: Digest) -> str:
             if snippet:
                 lines.append(f"   > {snippet}")
             lines.append("")
+    if d.feeds_failing:
+        lines += ["## Feeds failing", "", _FEEDS_NOTE.format(when=local_datetime(d, d.generated_at)), ""]
+        for f in d.feeds_failing:
+            since = f"since {local_datetime(d, f.failing_since)}, " if f.failing_since else ""
+            err = md_escape(f.last_error or "error")
+            lines.append(f"- {_md_link(md_escape(f.name), f.url)}: {since}{f.error_count} errors: {err}")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -418,7 +268,8 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
         parts.append(f"<p>No flagged articles on {esc(d.day.isoformat())}.</p>")
     else:
         counts = "".join(f"<span>{esc(t)} <b>{n}</b></span>" for t, n in d.counts.items())
-        parts.append(f'<p class="counts"><b>{len(items)} flagged.</b> {counts}</p>')
+        parts.append(f'<p class="counts"><b>{len(items)} flagged.</b> By tag: {counts}</p>')
+        parts.append(f'<p class="meta">{esc(_COUNTS_NOTE)}</p>')
     if d.trends:
         rows = []
         for tr in d.trends:
@@ -427,15 +278,6 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
             spike = ' <b class="warn">spike</b>' if tr.spike else ""
             rows.append(f"<tr><td>{esc(tr.tag)}</td><td>{svg}</td><td>{tr.counts[-1]}{spike}</td></tr>")
         parts.append(f"<h2>Trends, last {len(d.trends[0].counts)} days</h2><table>" + "".join(rows) + "</table>")
-    if d.feeds_failing:
-        lis = []
-        for f in d.feeds_failing:
-            since = f"since {esc(local_datetime(d, f.failing_since))}, " if f.failing_since else ""
-            lis.append(
-                f"<li>{_html_link(esc(f.name), f.url)}: {since}{f.error_count} errors: "
-                f'<span class="warn">{esc(f.last_error or "error")}</span></li>'
-            )
-        parts.append('<h2>Feeds failing</h2><ul class="meta">' + "".join(lis) + "</ul>")
     for section in d.sections:
         parts.append(f"<h2>{esc(section.tag)} ({esc(section.count_label)})</h2><ol>")
         for item in section.items:
@@ -457,6 +299,16 @@ def render_html(d: Digest, *, sparkline: Any = None) -> str:
                 li.append(f'<div class="also">also covered by: {shown}{more}</div>')
             parts.append("".join(li) + "</li>")
         parts.append("</ol>")
+    if d.feeds_failing:
+        lis = []
+        for f in d.feeds_failing:
+            since = f"since {esc(local_datetime(d, f.failing_since))}, " if f.failing_since else ""
+            lis.append(
+                f"<li>{_html_link(esc(f.name), f.url)}: {since}{f.error_count} errors: "
+                f'<span class="warn">{esc(f.last_error or "error")}</span></li>'
+            )
+        note = esc(_FEEDS_NOTE.format(when=local_datetime(d, d.generated_at)))
+        parts.append(f'<h2>Feeds failing</h2><p class="meta">{note}</p><ul class="meta">' + "".join(lis) + "</ul>")
     return _page(f"Partnership digest {d.day.isoformat()}", "\n".join(parts))
 
 
@@ -504,7 +356,9 @@ def digest_dict(d: Digest) -> dict[str, Any]:
                 "section": section_of[i.id],
                 "snippet": "".join(t for t, _ in snippet_pieces(i)),
                 "matches": [
-                    {"rule": m.rule, "term": m.term, "field": m.field, "start": m.start, "end": m.end}
+                    {"rule": m.rule, "term": m.term, "field": m.field, "start": m.start, "end": m.end,
+                     "highlighted": m in shown}
+                    for shown in [set(i.shown_matches)]
                     for m in i.matches
                 ],
                 "story_id": i.story_id,
@@ -522,69 +376,38 @@ def render_json(d: Digest) -> str:
     return json.dumps(digest_dict(d), indent=2, ensure_ascii=False) + "\n"
 
 
-# ------------------------------------------------------------------ files
+# ------------------------------------------------------------------ one rendering for every use
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+Sparkline = Callable[[list[int], bool], str]
 
 
-def write_digest(
-    d: Digest, out_dir: Path, formats: Sequence[str] = ("md", "html", "json"), *, sparkline: Any = None
-) -> list[Path]:
-    """Write YYYY-MM-DD.md/.html/.json (each atomically: readers never see half a file)."""
-    renderers = {
-        "md": render_markdown,
-        "html": lambda x: render_html(x, sparkline=sparkline),
-        "json": render_json,
-    }
-    paths = []
-    for fmt in formats:
-        path = out_dir / f"{d.day.isoformat()}.{fmt}"
-        _write_atomic(path, renderers[fmt](d))
-        paths.append(path)
-    return paths
+@dataclass(frozen=True)
+class Rendered:
+    """A day rendered once: the files' texts and what the delivery sends."""
+
+    subject: str
+    markdown: str
+    html: str  # the page written to disk (sparklines drawn when given)
+    email_html: str  # the same page for e-mail: trends as numbers, no drawings
+    json: str
+
+    def text(self, fmt: str) -> str:
+        return {"md": self.markdown, "html": self.html, "json": self.json}[fmt]
 
 
-def write_index(out_dir: Path, *, generated_at: datetime, site_title: str = SITE_TITLE, recent: int = 30) -> list[Path]:
-    """Rebuild index.html (every digest, newest first) and feed.xml (Atom, the most recent) from the JSON files."""
-    digests = []
-    for path in sorted(out_dir.glob("*.json"), reverse=True):
-        m = _DAY_FILE.match(path.name)
-        if not m:
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict):
-            continue
-        # The day (and so every link) comes from the checked file name, never
-        # from the file's contents.
-        data["date"] = m.group(1)
-        digests.append(data)
-    rows = []
-    for data in digests:
-        day = str(data["date"])
-        counts = ", ".join(f"{esc(str(t))} {esc(str(n))}" for t, n in _counts(data).items())
-        n = len(_items(data))
-        rows.append(f'<li><a href="{esc(day)}.html">{esc(day)}</a>: {n} items{": " + counts if counts else ""}</li>')
-    listing = "<ul>" + "".join(rows) + "</ul>" if rows else "<p>No digests yet.</p>"
-    index = _page(site_title, f"<h1>{esc(site_title)}</h1>\n{listing}")
-    _write_atomic(out_dir / "index.html", index)
-    _write_atomic(out_dir / "feed.xml", _atom(digests[:recent], generated_at, site_title))
-    return [out_dir / "index.html", out_dir / "feed.xml"]
+def render_all(d: Digest, *, sparkline: Sparkline | None = None) -> Rendered:
+    markdown = render_markdown(d)
+    return Rendered(
+        subject=email_subject(d),
+        markdown=markdown,
+        html=render_html(d, sparkline=sparkline),
+        email_html=render_html(d),
+        json=render_json(d),
+    )
+
+
+# ------------------------------------------------------------------ index and Atom feed
 
 
 def _counts(data: dict[str, Any]) -> dict[str, Any]:
@@ -597,15 +420,26 @@ def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
+def render_index(digests: list[dict[str, Any]], *, site_title: str = SITE_TITLE) -> str:
+    """index.html: every digest (its JSON, with a checked `date`), newest first."""
+    rows = []
+    for data in digests:
+        day = str(data["date"])
+        counts = ", ".join(f"{esc(str(t))} {esc(str(n))}" for t, n in _counts(data).items())
+        n = len(_items(data))
+        rows.append(f'<li><a href="{esc(day)}.html">{esc(day)}</a>: {n} items{": " + counts if counts else ""}</li>')
+    listing = "<ul>" + "".join(rows) + "</ul>" if rows else "<p>No digests yet.</p>"
+    return _page(site_title, f"<h1>{esc(site_title)}</h1>\n{listing}")
+
+
 # Characters XML 1.0 forbids even when escaped; one in a feed title would
-# make the whole Atom feed unreadable.
+# make the whole Atom feed unreadable. ElementTree escapes, but does not drop these.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
-def xesc(text: str) -> str:
-    """Text as XML character data or a double-quoted attribute value."""
-    text = _XML_FORBIDDEN.sub("\ufffd", text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+def _xml_text(text: str) -> str:
+    return _XML_FORBIDDEN.sub("\ufffd", text)
 
 
 def _updated(data: dict[str, Any], default: str) -> str:
@@ -615,28 +449,34 @@ def _updated(data: dict[str, Any], default: str) -> str:
         return default
 
 
-def _atom(digests: list[dict[str, Any]], generated_at: datetime, site_title: str) -> str:
+def render_atom(digests: list[dict[str, Any]], *, generated_at: datetime, site_title: str = SITE_TITLE) -> str:
+    """feed.xml: an Atom entry per digest given (newest first), each summarised in escaped HTML."""
     fallback = _iso(generated_at)
     updated = max((_updated(d, fallback) for d in digests), default=fallback)
-    entries = []
+    ET.register_namespace("", ATOM_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", {k: _xml_text(v) for k, v in attrs.items()})
+        if text is not None:
+            el.text = _xml_text(text)
+        return el
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    sub(feed, "id", "urn:partnership-monitor:digests")
+    sub(feed, "title", site_title)
+    sub(feed, "updated", updated)
+    sub(sub(feed, "author"), "name", "partnership-monitor")
+    sub(feed, "link", rel="self", href="feed.xml")
     for data in digests:
         day = str(data["date"])
         items = _items(data)
         counts = ", ".join(f"{t} {n}" for t, n in _counts(data).items())
         tops = "".join(f"<li>{esc(str(i.get('title', '')))}</li>" for i in items[:5])
         summary = f"<p>{len(items)} flagged{': ' + esc(counts) if counts else ''}.</p>" + (f"<ul>{tops}</ul>" if tops else "")
-        entries.append(
-            "<entry>"
-            f"<id>urn:partnership-monitor:digest:{xesc(day)}</id>"
-            f"<title>{xesc(f'Partnership digest {day}: {len(items)} items')}</title>"
-            f"<updated>{xesc(_updated(data, fallback))}</updated>"
-            f'<link rel="alternate" type="text/html" href="{xesc(day)}.html"/>'
-            f'<content type="html">{xesc(summary)}</content>'
-            "</entry>"
-        )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
-        f"<id>urn:partnership-monitor:digests</id><title>{xesc(site_title)}</title>"
-        f"<updated>{xesc(updated)}</updated><author><name>partnership-monitor</name></author>"
-        '<link rel="self" href="feed.xml"/>' + "".join(entries) + "</feed>\n"
-    )
+        entry = sub(feed, "entry")
+        sub(entry, "id", f"urn:partnership-monitor:digest:{day}")
+        sub(entry, "title", f"Partnership digest {day}: {len(items)} items")
+        sub(entry, "updated", _updated(data, fallback))
+        sub(entry, "link", rel="alternate", type="text/html", href=f"{day}.html")
+        sub(entry, "content", summary, type="html")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"

@@ -147,11 +147,13 @@ def eval_labels(ctx: click.Context, labels: str | None, rule_paths: tuple[str, .
     negative with the rule terms behind it.
     """
     ruleset = load_rules(_rule_files(ctx, rule_paths))
+    examples: list[Any]
     if labels is None:
         from monitor.web.labels import evaluate_stored
 
         with app_of(ctx).reader() as store:
-            report, examples = evaluate_stored(store, ruleset)
+            report, stored = evaluate_stored(store, ruleset)
+        examples = list(stored)
     else:
         examples = read_labels(labels)
         report = evaluate_labels(ruleset, examples)

@@ -257,3 +257,44 @@ def test_web_config_is_checked(tmp_path: Path) -> None:
         load_config(config)
     assert any("web.port: must be between 1 and 65535" in p for p in err.value.problems)
     assert any("web.bogus: unknown key" in p for p in err.value.problems)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_page(url: str, proc: subprocess.Popen[str]) -> str:
+    import time
+    import urllib.request
+
+    for _ in range(600):  # waiting for the server to listen; nothing is timed
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the server never answered")
+
+
+@pytest.mark.parametrize("how", ["serve", "run"])
+def test_serve_and_run_serve_the_app_on_loopback(
+    how: str, httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    port = free_port()
+    config = wh.build(httpserver, tmp_path)
+    config.write_text(config.read_text().replace('user = "ana"', f'user = "ana"\nenabled = true\nport = {port}'))
+    args = ["serve"] if how == "serve" else ["run"]
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env)
+    try:
+        page = wait_for_page(f"http://127.0.0.1:{port}/search?q=OpenAI", proc)
+        assert "1–4 of 4 articles" in text(page)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

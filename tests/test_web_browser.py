@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
-
 import web_helpers as wh
+from pytest_httpserver import HTTPServer
+from test_html_safety import TEXT_PAYLOADS
+
 from monitor.config import load_config
 from storage import Store
-from test_html_safety import TEXT_PAYLOADS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

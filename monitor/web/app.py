@@ -380,7 +380,7 @@ def bar_chart_svg(counts: list[int], days: list[date], *, width: int = 720, heig
             f'<rect x="{x + 1:.1f}" y="{height - pad_bottom - h:.1f}" width="{max(1.0, bw - 2):.1f}" height="{h:.1f}" '
             f'fill="#3b6ea5"><title>week of {d.isoformat()}: {c}</title></rect>'
         )
-        if i % max(1, n // 6) == 0:
+        if i % max(1, n // 6) == 0 and x + 64 <= width:
             parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="10" fill="currentColor">{d.isoformat()}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import uvicorn  # noqa: E402
+import web_helpers as wh  # noqa: E402
+from feedgen import rss  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from pytest_httpserver import HTTPServer  # noqa: E402
 
-import web_helpers as wh  # noqa: E402
-from feedgen import rss  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.service import poll_once  # noqa: E402
 from monitor.web.app import create_app  # noqa: E402

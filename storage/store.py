@@ -975,16 +975,6 @@ class Store:
         keys = ("id", "story_id", "title", "link", "feed", "published", "score", "tags")
         return [dict(zip(keys, r)) | {"tags": json.loads(r[7])} for r in cur.fetchall()]
 
-    def story_ids_of(self, article_ids: Iterable[int]) -> dict[int, int | None]:
-        ids = sorted(set(article_ids))
-        out: dict[int, int | None] = {}
-        for chunk in _chunks([str(i) for i in ids]):
-            for a, sid in self.db.execute(
-                f"SELECT id, story_id FROM articles WHERE id IN ({_marks(chunk)})", [int(i) for i in chunk]
-            ).fetchall():
-                out[a] = sid
-        return out
-
     def all_tags(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM article_tags ORDER BY tag").fetchall()]
 

@@ -471,8 +471,9 @@ def suggestions_page(web: Web, request: Request) -> Response:
     with web.store() as store:
         examples = lb.stored_examples(store)
         stored = tuning.stored_set(store)
+        background = store.recent_texts(5000)
     problems: list[str] = []
-    found = tuning.suggestions(web.config, ruleset, examples, stored, on_error=problems.append)
+    found = tuning.suggestions(web.config, ruleset, examples, stored, on_error=problems.append, background=background)
     return web.render(
         request, "suggestions.html", title="Suggestions", found=found, n=len(examples),
         local=tuning.local_rule_file(web.config), articles=len(stored.fields), done=request.query_params.get("done", ""),
@@ -485,7 +486,8 @@ async def suggestion_apply(web: Web, request: Request) -> Response:
     ruleset = web.ruleset()
     with web.store() as store:
         examples = lb.stored_examples(store)
-    found = tuning.suggestions(web.config, ruleset, examples, None)
+        background = store.recent_texts(5000)
+    found = tuning.suggestions(web.config, ruleset, examples, None, background=background)
     match = [s for s in found if s.edit.id == wanted]
     if not match:
         return web.error(request, 409, "that suggestion no longer applies (the rules or labels changed): see the new list")

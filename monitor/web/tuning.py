@@ -37,7 +37,7 @@ from core.errors import MonitorError, RuleError
 from core.types import Tagging
 from rules import compare, load_rules
 from rules.measure import Counts, EvalReport, LabeledExample, evaluate_labels
-from rules.suggest import STOPWORDS
+from rules.suggest import STOPWORDS, suggest_terms
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
 
@@ -180,8 +180,13 @@ def _words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS]
 
 
+def _distinctive(ex: LabeledExample, background: Sequence[str] | None, top: int = 4) -> list[str]:
+    """The example's most distinctive words and phrases (TF-IDF against the stored articles or a built-in sample)."""
+    return [s.term for s in suggest_terms(f"{ex.title}. {ex.text}", background or None, top=top)]
+
+
 def candidate_edits(ruleset: Any, report: EvalReport, examples: Sequence[LabeledExample],
-                    rules_here: set[str], aliases_here: set[str]) -> list[Edit]:
+                    rules_here: set[str], aliases_here: set[str], background: Sequence[str] | None = None) -> list[Edit]:
     weights = {r.name: r.weight for r in ruleset.rules}
     queries = {r.name: r.query for r in ruleset.rules}
     threshold = ruleset.threshold
@@ -201,8 +206,9 @@ def candidate_edits(ruleset: Any, report: EvalReport, examples: Sequence[Labeled
             used = re.findall(r"@([A-Za-z0-9_.-]+)", r.query)
             missing = [a for a in used if a in aliases_here and not _alias_hits(ruleset, a, miss.example)]
             if len(set(missing)) == 1 and r.name in queries:
-                for word in _words(miss.example.title)[:3]:
-                    if word.lower() not in {e.lower() for e in ruleset.aliases.get(missing[0], [])}:
+                known = {e.lstrip("=").lower() for entries in ruleset.aliases.values() for e in entries}
+                for word in _distinctive(miss.example, background, top=8):
+                    if word.lower() not in known:
                         edits.append(Edit("alias-term", missing[0], word, f"{miss.example.label} lacks @{missing[0]}"))
     for miss in report.false_positives:
         t = miss.tagging
@@ -247,8 +253,12 @@ def _alias_hits(ruleset: Any, alias: str, ex: LabeledExample) -> bool:
     return False
 
 
+MIN_BACKGROUND = 100  # as `monitor rules suggest`: fewer stored articles say little about what is common
+
+
 def suggestions(config: Any, ruleset: Any, examples: Sequence[LabeledExample], stored: StoredSet | None,
-                *, limit: int = 8, on_error: Callable[[str], None] | None = None) -> list[Suggestion]:
+                *, limit: int = 8, on_error: Callable[[str], None] | None = None,
+                background: Sequence[str] | None = None) -> list[Suggestion]:
     """Candidate edits that raise F1 on the labels, best first, each measured (see the module docstring)."""
     local = local_rule_file(config)
     if local is None or not examples:
@@ -257,7 +267,9 @@ def suggestions(config: Any, ruleset: Any, examples: Sequence[LabeledExample], s
     rules_here, aliases_here = _local_names(text)
     base = evaluate_labels(ruleset, examples)
     measured: list[tuple[float, Suggestion, Any]] = []
-    for edit in candidate_edits(ruleset, base, examples, rules_here, aliases_here)[:60]:
+    if background is not None and len(background) < MIN_BACKGROUND:
+        background = None
+    for edit in candidate_edits(ruleset, base, examples, rules_here, aliases_here, background)[:60]:
         try:
             new_rules = load_with(config, local, edited_text(text, edit))
         except (RuleError, MonitorError) as exc:
@@ -271,14 +283,24 @@ def suggestions(config: Any, ruleset: Any, examples: Sequence[LabeledExample], s
         after_ids = {m.example.id for m in after.false_positives + after.false_negatives}
         s = Suggestion(edit, base.overall, after.overall, 0, 0, sorted(before_ids - after_ids))
         measured.append((after.overall.f1, s, new_rules))
-    measured.sort(key=lambda x: (-x[0], x[1].edit.kind != "exclusion", x[1].edit.id))
-    out = []
-    for _f1, s, new_rules in measured[:limit]:
+    # Best F1 first; among equals, the edit that changes the fewest stored articles, then the order
+    # they were proposed in (most distinctive word first).
+    order = {id(m[1]): i for i, m in enumerate(measured)}
+    measured.sort(key=lambda x: -x[0])
+    top = measured[: limit * 3]
+    for _f1, s, new_rules in top:
         if stored is not None:
             r = backtest(stored, new_rules)
             s.newly_flagged, s.no_longer_flagged = len(r.newly_flagged), len(r.no_longer_flagged)
-        out.append(s)
-    return out
+    top.sort(key=lambda x: (-round(x[0], 9), x[1].newly_flagged + x[1].no_longer_flagged, order[id(x[1])]))
+    out: list[Suggestion] = []
+    per: dict[tuple[str, str], int] = {}
+    for _f1, s, _r in top:
+        key = (s.edit.kind, s.edit.rule)
+        if per.get(key, 0) < 2:  # a few kinds of fix beat ten spellings of one
+            per[key] = per.get(key, 0) + 1
+            out.append(s)
+    return out[:limit]
 
 
 def apply_edit(config: Any, edit: Edit) -> Path:

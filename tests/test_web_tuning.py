@@ -92,3 +92,26 @@ def test_no_local_rule_file_no_suggestions_and_no_apply(tmp_path: Path) -> None:
     assert tuning.suggestions(config, load_rules(config.rule_files), [ex("a", "Microsoft OpenAI", True)], None) == []
     with pytest.raises(MonitorError, match="monitor rules init"):
         tuning.apply_edit(config, tuning.Edit("weight", "x", 1.0, ""))
+
+
+def test_edit_counts_agree_with_a_full_backtest(httpserver, tmp_path: Path) -> None:
+    import web_helpers as wh
+
+    from monitor.web.labels import stored_examples
+    from storage import Store
+
+    config = load_config(wh.build(httpserver, tmp_path))
+    with Store(config.storage_path) as store:
+        for link, relevant in ((wh.IPO["link"], True), (wh.AZURE["link"], True), (wh.SOFA["link"], False),
+                               (wh.DEBUT["link"], True), (wh.WEATHER["link"], False)):
+            store.set_label(store.article(link)["id"], user="ana", relevant=relevant, tags=None, now=wh.NOW)
+        examples = stored_examples(store)
+        stored = tuning.stored_set(store)
+    ruleset = load_rules(config.rule_files)
+    found = tuning.suggestions(config, ruleset, examples, stored)
+    assert {s.edit.kind for s in found} >= {"exclusion", "alias-term"}
+    local = tuning.local_rule_file(config)
+    for s in found:
+        after = tuning.load_with(config, local, tuning.edited_text(local.read_text(), s.edit))
+        full = tuning.backtest(stored, after)
+        assert (s.newly_flagged, s.no_longer_flagged) == (len(full.newly_flagged), len(full.no_longer_flagged)), s.edit

@@ -5,7 +5,8 @@ Pure over what it is given (a store to read, rule files, labels) except for
 layout kept) and only after the edited file passes the rules loader.
 
 Suggested edits, each measured on every stored label (precision/recall
-before and after) and on every stored article (backtest counts):
+before and after) and on every stored article (how many it newly flags and
+unflags; only the edited rules are re-evaluated, see `edit_flag_changes`):
 
 - weight: a false negative that scored but stayed below the threshold
   raises the weight of the rule that gave it most, just enough;
@@ -69,6 +70,59 @@ def backtest(stored: StoredSet, ruleset: Any) -> Any:
     """rules.BacktestReport of `ruleset` against how the stored articles are tagged now."""
     after = {i: ruleset.evaluate(f) for i, f in stored.fields.items()}
     return compare(stored.tagging, after)
+
+
+def changed_rules(before: Any, after: Any) -> list[str]:
+    """Names of the rules of `after` that score differently from `before` (query, weight or an alias they use)."""
+    changed_aliases = {a for a in set(before.aliases) | set(after.aliases) if before.aliases.get(a) != after.aliases.get(a)}
+    out = []
+    for r in after.rules:
+        old = before.rule(r.name)
+        uses = set(re.findall(r"@([A-Za-z0-9_.-]+)", r.query))
+        if old is None or (old.query, old.weight, old.tags) != (r.query, r.weight, r.tags) or uses & changed_aliases:
+            out.append(r.name)
+    return out
+
+
+def edit_flag_changes(stored: StoredSet, before: Any, after: Any, *, new_term: str | None = None,
+                      narrowing: bool = False) -> tuple[int, int]:
+    """(newly flagged, no longer flagged) among the stored articles when `before` becomes `after`.
+
+    Only the changed rules are evaluated: an article's new score is its
+    stored score minus what the changed rules gave it before plus what they
+    give it now, so the count is the edit's own effect on the stored
+    tagging. Only the articles the edit can change are looked at: with
+    `narrowing` (a weight change, an exclusion) those a changed rule matched;
+    with `new_term` (an alias entry added) also those whose fields contain
+    it. Without either, every article.
+    """
+    from rules.engine import RuleSet
+
+    names = changed_rules(before, after)
+    if not names:
+        return 0, 0
+
+    def subset(rs: Any) -> Any:
+        rules = [r for r in rs.rules if r.name in names]
+        return RuleSet(rules, threshold=rs.threshold, title_weight=rs.title_weight, aliases=rs.aliases) if rules else None
+
+    old, new = subset(before), subset(after)
+    wanted = set(names)
+    needle = new_term.lstrip("=").lower() if new_term else None
+    newly = gone = 0
+    for article_id, fields in stored.fields.items():
+        t = stored.tagging[article_id]
+        if narrowing or needle:
+            matched = any(m.rule in wanted for m in t.matches)
+            if not matched and not (needle and any(needle in (v or "").lower() for v in fields.values())):
+                continue  # nothing the edit changes can reach this article
+        score = t.score - (old.evaluate(fields).score if old else 0.0) + (new.evaluate(fields).score if new else 0.0)
+        flagged = round(score, 6) >= after.threshold
+        if flagged and not t.flagged:
+            newly += 1
+        elif t.flagged and not flagged:
+            gone += 1
+    return newly, gone
 
 
 def local_rule_file(config: Any) -> Path | None:
@@ -290,8 +344,11 @@ def suggestions(config: Any, ruleset: Any, examples: Sequence[LabeledExample], s
     top = measured[: limit * 3]
     for _f1, s, new_rules in top:
         if stored is not None:
-            r = backtest(stored, new_rules)
-            s.newly_flagged, s.no_longer_flagged = len(r.newly_flagged), len(r.no_longer_flagged)
+            e = s.edit
+            s.newly_flagged, s.no_longer_flagged = edit_flag_changes(
+                stored, ruleset, new_rules, new_term=e.value if e.kind == "alias-term" else None,
+                narrowing=e.kind != "alias-term",
+            )
     top.sort(key=lambda x: (-round(x[0], 9), x[1].newly_flagged + x[1].no_longer_flagged, order[id(x[1])]))
     out: list[Suggestion] = []
     per: dict[tuple[str, str], int] = {}

@@ -298,3 +298,17 @@ def test_serve_and_run_serve_the_app_on_loopback(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_day_picker_and_bad_input_are_one_clear_message(site) -> None:
+    client, _config, _ids = site
+    assert "Digest: 2026-11-19" in text(client.get("/?day=2026-11-19").text)
+    today = text(client.get("/").text)
+    assert "Digest: 2026-11-20 (today, so far)" in today and "No flagged articles on 2026-11-20" in today
+    for url in ("/day/yesterday", "/search?from=11/19/2026"):
+        r = client.get(url)
+        assert r.status_code == 400 and "is not a day like 2026-11-23" in text(r.text)
+    bad = client.post("/label", data={"csrf": csrf_of(client), "article": "x", "verdict": "relevant"})
+    assert bad.status_code == 400 and "missing article id" in bad.text
+    odd = client.post("/label", data={"csrf": csrf_of(client), "article": 1, "verdict": "maybe"})
+    assert odd.status_code == 400 and "unknown verdict" in odd.text

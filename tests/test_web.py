@@ -233,6 +233,8 @@ def test_password_protects_every_page(httpserver: HTTPServer, tmp_path: Path) ->
     assert client.get("/").status_code == 401
     assert client.get("/", auth=("ana", "wrong")).status_code == 401
     assert client.get("/", auth=("ana", "s3cret")).status_code == 200
+    assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
     bad = base64.b64encode(b"\xff\xfe").decode()
     assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
 

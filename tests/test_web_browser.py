@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import web_helpers as wh
@@ -215,6 +216,10 @@ def test_xss_payloads_stay_text_on_every_page(httpserver: HTTPServer, tmp_path: 
         urls = [f"/day/{wh.DAY}", "/search?q=Azure", "/search?q=Azure&page=2", "/search?q=alert", "/timeline?tag=azure",
                 "/timeline?tag=", "/feeds", "/rules", "/eval", "/suggestions"]
         urls += [f"/article/{a['id']}" for a in articles] + [f"/story/{s}" for s in stories]
+        # What the visitor types comes back too: in the search box, the filters and an error message.
+        for payload in TEXT_PAYLOADS:
+            q = quote(payload, safe="")
+            urls += [f"/search?q={q}&tag={q}", f"/day/{q}", f"/timeline?tag={q}"]
         for url in urls:
             page.goto(served.base + url)
             assert_clean(page, url)

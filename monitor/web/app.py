@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -164,6 +165,8 @@ class Guard(BaseHTTPMiddleware):
 
 def _authorized(request: Request, user: str, password: str) -> bool:
     header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):  # scripts: the password as a bearer token
+        return hmac.compare_digest(header[7:].strip().encode(), password.encode())
     if not header.lower().startswith("basic "):
         return False
     try:
@@ -536,7 +539,8 @@ def create_app(config: Config, *, config_path: str | None = None, clock: Callabl
     def page(fn: Callable[[Web, Request], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                return fn(web, request)
+                # In a worker thread: a slow page (suggestions on a big database) does not hold up the others.
+                return await run_in_threadpool(fn, web, request)
             except RuleError as exc:
                 return web.error(request, 500, "the rules in force do not load: " + "; ".join(exc.problems))
             except MonitorError as exc:

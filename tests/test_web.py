@@ -306,7 +306,8 @@ def test_day_picker_and_bad_input_are_one_clear_message(site) -> None:
     client, _config, _ids = site
     assert "Digest: 2026-11-19" in text(client.get("/?day=2026-11-19").text)
     today = text(client.get("/").text)
-    assert "Digest: 2026-11-20 (today, so far)" in today and "No flagged articles on 2026-11-20" in today
+    assert "Digest: 2026-11-20 (today, so far)" in today
+    assert "No flagged articles on 2026-11-20. The latest day with some: 2026-11-19" in today
     for url in ("/day/yesterday", "/search?from=11/19/2026"):
         r = client.get(url)
         assert r.status_code == 400 and "is not a day like 2026-11-23" in text(r.text)

@@ -214,11 +214,16 @@ def day_page(web: Web, request: Request) -> Response:
         stories = data.day_stories(web.config, store, day)
         labels = _label_map(store, [i.id for i in d.items])
         tags = _known_tags(web, store)
+        latest = None
+        if not d.items:  # point at the last day that had news (newest flagged article first)
+            newest, _ = store.search_page(flagged=True, limit=1)
+            if newest:
+                latest = datetime.fromisoformat(newest[0]["published"]).astimezone(d.zone).date()
     sparks = {t.tag: Markup(sparkline_svg(t.counts, spike=t.spike)) for t in d.trends}
     return web.render(
         request, "day.html", title=f"Digest {day.isoformat()}", d=d, day=day, stories=stories, labels=labels,
         sparks=sparks, tags=tags, prev=(day - timedelta(days=1)).isoformat(), next=(day + timedelta(days=1)).isoformat(),
-        today=data.today(web.config, web.clock()), local=lambda t: t.astimezone(d.zone).strftime("%H:%M"),
+        today=data.today(web.config, web.clock()), latest=latest, local=lambda t: t.astimezone(d.zone).strftime("%H:%M"),
         local_dt=lambda t: t.astimezone(d.zone).strftime("%Y-%m-%d %H:%M"),
     )
 

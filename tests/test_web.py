@@ -239,9 +239,14 @@ def test_password_protects_every_page(httpserver: HTTPServer, tmp_path: Path) ->
     assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
 
 
-def test_serve_refuses_a_public_address_without_a_password(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("how", ["serve", "run"])
+def test_serve_refuses_a_public_address_without_a_password(
+    how: str, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     config = wh.write_config(tmp_path, [])
-    r = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "serve", "--host", "0.0.0.0"],
+    config.write_text(config.read_text().replace('user = "ana"', 'user = "ana"\nenabled = true\nhost = "0.0.0.0"'))
+    args = ["serve"] if how == "serve" else ["run"]
+    r = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
                        capture_output=True, text=True, env=subprocess_env, timeout=300)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [

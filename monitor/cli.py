@@ -450,7 +450,7 @@ def labels_import(ctx: click.Context, path: Path) -> None:
     from monitor.web.labels import import_labels
 
     app = app_of(ctx)
-    with app.reader() as store:
+    with app.store() as store:
         n, skipped = import_labels(store, path, user=app.config.web.user, now=utcnow())
     for line in skipped:
         click.echo(line, err=True)

@@ -196,6 +196,7 @@ def test_rules_try_a_query_and_an_edited_file(site) -> None:
     edited = wh.RULES.replace("query = 'Azure AND exclusiv*'", "query = 'Azure AND exclusiv* NOT sofas'")
     body = text(client.post("/rules/try", data={"csrf": token, "query": "", "ruletext": edited}).text)
     assert "-1 no longer flagged" in body and "Azure sofas" in body
+    assert "azure 2 1 -1" in body and "partnership 2 1 -1" in body  # flagged per tag, before and after
     bad = client.post("/rules/try", data={"csrf": token, "query": "Azure AND (", "ruletext": ""})
     assert bad.status_code == 400 and "do not load" in bad.text
     assert (Path(config.rule_files[0])).read_text() == wh.RULES  # trying writes nothing

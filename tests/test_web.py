@@ -21,11 +21,13 @@ from monitor.config import load_config
 from monitor.web.app import CSP, create_app
 from storage import Store
 
+LOCAL = "http://127.0.0.1:8470"
+
 
 @pytest.fixture
 def site(httpserver: HTTPServer, tmp_path: Path) -> tuple[TestClient, object, dict[str, int]]:
     config = load_config(wh.build(httpserver, tmp_path))
-    client = TestClient(create_app(config, clock=lambda: wh.NOW))
+    client = TestClient(create_app(config, clock=lambda: wh.NOW), base_url=LOCAL)
     with Store(config.storage_path) as store:
         ids = {r["title"]: r["id"] for r in store.iter_articles()}
     return client, config, ids
@@ -158,7 +160,7 @@ def test_label_post_needs_the_csrf_token(site) -> None:
     csrf_of(client)
     r = client.post("/label", data={"csrf": "forged", "article": ids["OpenAI weighs an IPO"], "verdict": "relevant"})
     assert r.status_code == 403
-    fresh = TestClient(client.app)  # no cookie at all
+    fresh = TestClient(client.app, base_url=LOCAL)  # no cookie at all
     assert fresh.post("/label", data={"csrf": "x", "article": 1, "verdict": "relevant"}).status_code == 403
     with Store(config.storage_path) as store:
         assert store.labels() == []
@@ -321,3 +323,11 @@ def test_day_picker_and_bad_input_are_one_clear_message(site) -> None:
     assert bad.status_code == 400 and "missing article id" in bad.text
     odd = client.post("/label", data={"csrf": csrf_of(client), "article": 1, "verdict": "maybe"})
     assert odd.status_code == 400 and "unknown verdict" in odd.text
+
+
+def test_without_a_password_only_loopback_host_names_are_served(site) -> None:
+    client, _config, _ids = site
+    assert client.get("/", headers={"Host": "localhost:8470"}).status_code == 200
+    rebound = client.get("/", headers={"Host": "attacker.example:8470"})
+    assert rebound.status_code == 421 and "open the app by 127.0.0.1 or localhost" in rebound.text
+    assert client.post("/label", headers={"Host": "attacker.example"}, data={"csrf": csrf_of(client)}).status_code == 421

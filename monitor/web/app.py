@@ -141,8 +141,13 @@ class Guard(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: Any) -> Response:
         password = self.web.config.web.password
-        if password and not _authorized(request, self.web.config.web.user, password):
-            response: Response = PlainTextResponse(
+        if not password and not _local_host(request, self.web.config.web.host):
+            # Without a password the app trusts whoever reaches it on loopback; a page of another site whose
+            # name was pointed at 127.0.0.1 (DNS rebinding) arrives with its own name in Host: refused.
+            response: Response = PlainTextResponse("unknown host name: open the app by 127.0.0.1 or localhost",
+                                                   status_code=421)
+        elif password and not _authorized(request, self.web.config.web.user, password):
+            response = PlainTextResponse(
                 "authentication required", status_code=401, headers={"WWW-Authenticate": 'Basic realm="monitor"'}
             )
         else:
@@ -161,6 +166,15 @@ class Guard(BaseHTTPMiddleware):
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _local_host(request: Request, configured: str) -> bool:
+    host = request.headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in LOCAL_NAMES | {configured.lower()} or name.startswith("127.")
 
 
 def _authorized(request: Request, user: str, password: str) -> bool:

@@ -88,6 +88,7 @@ def test_article_page_lists_every_match_with_weight_term_field_and_span(site) ->
     r = client.get(f"/article/{ids['Microsoft keeps Azure exclusive for OpenAI']}")
     body = text(r.text)
     assert "azure-exclusive 2 Azure title 16–21 Azure" in body
+    assert "azure-exclusive 2 yes 3" in body  # weight 2, matched in the title: x1.5 = the stored score 3
     assert "exclusiv* title" in body and "exclusiv* text" in body
     assert "flagged" in body and "azure" in body and "partnership" in body and "Test Wire" in body
     assert "<mark>Azure</mark>" in r.text

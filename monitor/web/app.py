@@ -298,8 +298,15 @@ def article_page(web: Web, request: Request) -> Response:
         }
         for m in sorted(row["matches"], key=lambda m: (m.rule, m.field, m.start))
     ]
+    # What each rule added to the score: its weight, times title_weight when it matched in the title.
+    points: dict[str, tuple[float | None, bool, float | None]] = {}
+    for m in row["matches"]:
+        w = rules[m.rule].weight if m.rule in rules else None
+        in_title = m.field == "title" or points.get(m.rule, (None, False, None))[1]
+        points[m.rule] = (w, in_title, None if w is None else w * (ruleset.title_weight if in_title else 1.0))
     return web.render(
-        request, "article.html", title=row["title"] or "(untitled)", a=row, fields=fields,
+        request, "article.html", title=row["title"] or "(untitled)", a=row, fields=fields, points=points,
+        title_weight=ruleset.title_weight,
         title_html=_marked(fields["title"], spans.get("title", [])),
         text_html=_marked(fields["text"], spans.get("text", [])),
         matches=matches, label=label, changes=changes, tags=tags, threshold=ruleset.threshold,

@@ -101,6 +101,8 @@ def test_story_page_lists_every_outlet(site) -> None:
         sid = store.article(ids["OpenAI weighs an IPO"])["story_id"]
     body = text(client.get(f"/story/{sid}").text)
     assert "Test Wire" in body and "Other Post" in body and "from 2 outlets" in body
+    page = client.get(f"/story/{sid}").text
+    assert page.count('action="/label"') == len(set(re.findall(r'name="article" value="(\d+)"', page))) >= 1
     assert client.get("/story/9999").status_code == 404
 
 

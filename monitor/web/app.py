@@ -256,6 +256,9 @@ def story_page(web: Web, request: Request) -> Response:
     sid = int(request.path_params["story"])
     with web.store() as store:
         members = store.story_members([sid])
+        labels = _label_map(store, [m["id"] for m in members])
+        tags = _known_tags(web, store)
+        member_tags = {m["id"]: store.article(m["id"])["tags"] for m in members}
     if not members:
         return web.error(request, 404, f"no story {sid}")
     ms = [st.Member(m["id"], m["title"], m["url"], m["feed"], datetime.fromisoformat(m["published"]), m["score"]) for m in members]
@@ -268,7 +271,7 @@ def story_page(web: Web, request: Request) -> Response:
     return web.render(
         request, "story.html", title=lead.title, sid=sid, lead=lead, members=members,
         first_seen=members[0]["story_first_seen"], outlets=len(st.outlets(ms)), rank=round(st.story_rank(ms), 3),
-        per_day=sorted(per_day.items()),
+        per_day=sorted(per_day.items()), labels=labels, tags=tags, member_tags=member_tags,
     )
 
 

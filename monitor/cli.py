@@ -114,6 +114,10 @@ def run_command(ctx: click.Context, once: bool) -> None:
     from monitor.scheduler import Runner, run_forever
 
     app = app_of(ctx)
+    if not once and app.config.web.enabled:
+        from monitor.web.server import serve_in_thread
+
+        serve_in_thread(app.config, config_path=app.config_path)  # a daemon thread: it ends with the scheduler
     if once:
         result = Runner(app.config_path).run_once()
         click.echo(result.summary.line())
@@ -434,6 +438,56 @@ def _short_time(value: str | None) -> str:
     if not value:
         return "-"
     return value.replace("T", " ")[:16]
+
+
+# ------------------------------------------------------------- web app
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default: [web] port, 8470).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web app: read the digest, label items, measure and tune the rules.
+
+    Binds to loopback by default; another address needs [web] password.
+    """
+    from monitor.web.server import serve as serve_app
+
+    app = app_of(ctx)
+    serve_app(app.config, host or app.config.web.host, port or app.config.web.port, config_path=app.config_path)
+
+
+@main.group()
+def labels() -> None:
+    """Export and import the labels analysts gave stored articles."""
+
+
+@labels.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def labels_export(ctx: click.Context, path: Path) -> None:
+    """Write the stored labels to PATH in the `rules eval` JSON-lines format."""
+    from monitor.web.labels import export_labels
+
+    with app_of(ctx).reader() as store:
+        n = export_labels(store, path)
+    click.echo(f"wrote {n} labels to {path}")
+
+
+@labels.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.pass_context
+def labels_import(ctx: click.Context, path: Path) -> None:
+    """Store the labels of a `rules eval` file for the stored articles its URLs name."""
+    from monitor.web.labels import import_labels
+
+    app = app_of(ctx)
+    with app.store() as store:
+        n, skipped = import_labels(store, path, user=app.config.web.user, now=utcnow())
+    for line in skipped:
+        click.echo(line, err=True)
+    click.echo(f"imported {n} labels" + (f", skipped {len(skipped)}" if skipped else ""))
 
 
 main.add_command(rules_group)

@@ -133,22 +133,30 @@ def test_text(
 
 
 @rules.command("eval")
-@click.argument("labels", type=click.Path(dir_okay=False))
+@click.argument("labels", required=False, type=click.Path(dir_okay=False))
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Rule file to measure instead of the configured ones (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
 @click.pass_context
-def eval_labels(ctx: click.Context, labels: str, rule_paths: tuple[str, ...], as_json: bool) -> None:
-    """Measure the rules on labeled examples (JSON lines).
+def eval_labels(ctx: click.Context, labels: str | None, rule_paths: tuple[str, ...], as_json: bool) -> None:
+    """Measure the rules on labeled examples (JSON lines; without LABELS, the labels stored in the database).
 
     Each line: {"title", "text", "relevant": true|false, "id", "url",
     "topics": [tags]}. Prints precision, recall, F1 and the confusion counts,
     per tag where topics are given, then every false positive and false
     negative with the rule terms behind it.
     """
-    examples = read_labels(labels)
     ruleset = load_rules(_rule_files(ctx, rule_paths))
-    report = evaluate_labels(ruleset, examples)
+    examples: list[Any]
+    if labels is None:
+        from monitor.web.labels import evaluate_stored
+
+        with app_of(ctx).reader() as store:
+            report, stored = evaluate_stored(store, ruleset)
+        examples = list(stored)
+    else:
+        examples = read_labels(labels)
+        report = evaluate_labels(ruleset, examples)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

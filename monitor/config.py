@@ -112,6 +112,17 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """[web]: the analyst's web app (`monitor serve`, or `monitor run` when enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8470
+    user: str = "analyst"  # who labels are recorded as, and the HTTP Basic user name when a password is set
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path | None
     base_dir: Path
@@ -139,6 +150,7 @@ class Config:
     spike_min_count: int = 3
     alert_score: float | None = None
     alert_spikes: bool = False
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def rule_files(self) -> list[Path]:
@@ -274,7 +286,7 @@ def _closest(word: str, options: set[str]) -> str | None:
     return found[0] if found else None
 
 
-_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts"}
+_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts", "web"}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
@@ -413,6 +425,8 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     alert_score = float(alert_score_raw) if alert_score_raw is not None else None
     alert_spikes = r.get(alerts, "spikes", bool, False, "alerts.spikes")
 
+    web = _read_web(r, r.table(data, "web"))
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -442,6 +456,33 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         spike_min_count=spike_min_count,
         alert_score=alert_score,
         alert_spikes=alert_spikes,
+        web=web,
+    )
+
+
+def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:
+    r.unknown(table, {"enabled", "host", "port", "user", "password", "password_env"}, "web.")
+    d = WebConfig()
+    port = r.get(table, "port", int, d.port, "web.port")
+    if not 0 < port < 65536:
+        r.problem("web.port", f"must be between 1 and 65535, got {port}")
+        port = d.port
+    password = r.get(table, "password", str, None, "web.password")
+    password_env = r.get(table, "password_env", str, None, "web.password_env")
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            r.problem("web.password_env", f"environment variable {password_env} is not set")
+    user = r.get(table, "user", str, d.user, "web.user")
+    if not user.strip() or ":" in user:
+        r.problem("web.user", "must be a non-empty name without ':'")
+        user = d.user
+    return WebConfig(
+        enabled=r.get(table, "enabled", bool, False, "web.enabled"),
+        host=r.get(table, "host", str, d.host, "web.host"),
+        port=port,
+        user=user,
+        password=password or None,
     )
 
 

@@ -194,3 +194,37 @@ def m002_stories(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m005_labels(db: Database) -> None:
+    """An analyst's verdict on an article: relevant or not, and which tags it should have.
+
+    One current label per article and user (`labels`); every change is also
+    appended to `label_history`, so a label changed by mistake can be traced.
+    `tags` is a JSON list, or NULL when the analyst said nothing about tags.
+    """
+    db.execute(
+        """
+        CREATE TABLE labels (
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            user TEXT NOT NULL,
+            relevant INTEGER NOT NULL,
+            tags TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (article_id, user)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE label_history (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL,
+            user TEXT NOT NULL,
+            relevant INTEGER NOT NULL,
+            tags TEXT,
+            at TEXT NOT NULL
+        )
+        """
+    )

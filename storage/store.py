@@ -867,6 +867,157 @@ class Store:
     def failing_feeds(self) -> list[Feed]:
         return self._feed_rows("removed = 0 AND (failing_since IS NOT NULL OR disabled IS NOT NULL)")
 
+    # ----------------------------------------------------------- labels
+
+    def set_label(self, article_id: int, *, user: str, relevant: bool, tags: Sequence[str] | None, now: datetime) -> None:
+        """Record `user`'s verdict on an article (replacing their earlier one; the history keeps both)."""
+        tags_json = json.dumps(sorted(set(tags))) if tags is not None else None
+        with self._writing():
+            if not self.db.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone():
+                raise NotFound(f"no stored article with id {article_id}")
+            self.db.execute(
+                "INSERT INTO labels (article_id, user, relevant, tags, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (article_id, user) DO UPDATE SET relevant = excluded.relevant, tags = excluded.tags, "
+                "at = excluded.at",
+                (article_id, user, int(relevant), tags_json, iso(now)),
+            )
+            self.db.execute(
+                "INSERT INTO label_history (article_id, user, relevant, tags, at) VALUES (?, ?, ?, ?, ?)",
+                (article_id, user, int(relevant), tags_json, iso(now)),
+            )
+
+    def labels(self, article_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Current labels (all, or of these articles), oldest first: article_id, user, relevant, tags, at."""
+        where, params = "", []
+        if article_ids is not None:
+            params = sorted(set(article_ids))
+            if not params:
+                return []
+            where = f"WHERE article_id IN ({_marks(params)})"
+        cur = self.db.execute(f"SELECT article_id, user, relevant, tags, at FROM labels {where} ORDER BY at, article_id", params)
+        return [
+            {"article_id": a, "user": u, "relevant": bool(r), "tags": json.loads(t) if t is not None else None, "at": at}
+            for a, u, r, t, at in cur.fetchall()
+        ]
+
+    def labeled_articles(self) -> list[dict[str, Any]]:
+        """Every labeled article (as `article` gives it) with its latest label under "label"."""
+        latest: dict[int, dict[str, Any]] = {}
+        for label in self.labels():
+            latest[label["article_id"]] = label  # ordered by time: the newest verdict wins
+        if not latest:
+            return []
+        out = []
+        ids = sorted(latest)
+        for chunk in _chunks([str(i) for i in ids]):
+            for row in self._articles_where(f"a.id IN ({_marks(chunk)})", [int(i) for i in chunk]):
+                row["label"] = latest[row["id"]]
+                out.append(row)
+        return out
+
+    def pause_feed(self, url: str) -> Feed:
+        """Stop polling a feed until it is reset; its articles and state stay."""
+        feed = self.get_feed(url)
+        with self._writing():
+            self.db.execute("UPDATE feeds SET disabled = 'paused', last_status = 'paused' WHERE id = ?", (feed.id,))
+        return self.get_feed(url)
+
+    # ------------------------------------------------- browsing (web app)
+
+    def search_page(
+        self,
+        query: str = "",
+        *,
+        tag: str | None = None,
+        feed_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        flagged: bool | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of articles matching a full-text query (or all) and the filters, with the total.
+
+        Best match first with a query, newest first without. Rows as `search`
+        gives them, the matched words in the snippet between \\x02 and \\x03.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if tag:
+            where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
+            params.append(tag)
+        if feed_id is not None:
+            where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
+            params += [feed_id, feed_id]
+        if start is not None:
+            where.append("a.published >= ?")
+            params.append(iso(start))
+        if end is not None:
+            where.append("a.published < ?")
+            params.append(iso(end))
+        if flagged is not None:
+            where.append("a.flagged = ?")
+            params.append(int(flagged))
+        cols = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+        join = "JOIN feeds f ON f.id = a.feed_id"
+        q = query.strip()
+
+        def run(match: str | None) -> tuple[list[tuple[Any, ...]], int]:
+            conds = list(where)
+            ps = list(params)
+            if match is not None:
+                conds.insert(0, "articles_fts MATCH ?")
+                ps.insert(0, match)
+                base = f"FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid {join}"
+                snippet = "snippet(articles_fts, -1, char(2), char(3), '…', 12)"
+                order = "bm25(articles_fts, 5.0, 1.0, 1.0), a.id"
+            else:
+                base = f"FROM articles a {join}"
+                snippet = "substr(a.summary_text || ' ' || a.content_text, 1, 200)"
+                order = "a.published DESC, a.id DESC"
+            cond = (" WHERE " + " AND ".join(conds)) if conds else ""
+            total = self.db.execute(f"SELECT count(*) {base}{cond}", ps).fetchone()[0]
+            rows = self.db.execute(
+                f"SELECT {cols}, {snippet} {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?", ps + [limit, offset]
+            ).fetchall()
+            return rows, total
+
+        if not q:
+            rows, total = run(None)
+        else:
+            try:
+                rows, total = run(q)
+            except sqlite3.OperationalError:
+                # Not valid FTS5 syntax (a stray quote, a bare operator): search the words literally.
+                rows, total = run(" ".join('"' + w.replace('"', '""') + '"' for w in q.split()))
+        keys = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
+        out = []
+        for r in rows:
+            d = dict(zip(keys, r))
+            d["tags"] = json.loads(d["tags"])
+            d["flagged"] = bool(d["flagged"])
+            out.append(d)
+        return out, total
+
+    def flagged_with_tag_between(self, tag: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Flagged articles (with `tag`, or any) published in [start, end): id, story_id, title, link, feed,
+        published, score, tags; for the timeline."""
+        where = "a.flagged = 1 AND a.published >= ? AND a.published < ?"
+        params: list[Any] = [iso(start), iso(end)]
+        if tag:
+            where += " AND a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)"
+            params.append(tag)
+        cur = self.db.execute(
+            "SELECT a.id, a.story_id, a.title, a.link, coalesce(f.name, f.title, f.url), a.published, a.score, a.tags "
+            f"FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE {where} ORDER BY a.published, a.id",
+            params,
+        )
+        keys = ("id", "story_id", "title", "link", "feed", "published", "score", "tags")
+        return [dict(zip(keys, r)) | {"tags": json.loads(r[7])} for r in cur.fetchall()]
+
+    def all_tags(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM article_tags ORDER BY tag").fetchall()]
+
     # ------------------------------------------------------ housekeeping
 
     def prune(self, *, before: datetime) -> int:
@@ -874,7 +1025,9 @@ class Store:
         cutoff = iso(before)
         with self._writing():
             cur = self.db.execute(
-                "DELETE FROM articles WHERE flagged = 0 AND first_seen < ? AND published < ?", (cutoff, cutoff)
+                "DELETE FROM articles WHERE flagged = 0 AND first_seen < ? AND published < ? "
+                "AND id NOT IN (SELECT article_id FROM labels)",  # a labeled miss is worth keeping
+                (cutoff, cutoff),
             )
             self.db.execute("DELETE FROM fetch_log WHERE at < ?", (cutoff,))
         return cur.rowcount

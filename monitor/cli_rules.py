@@ -64,15 +64,24 @@ def rules() -> None:
     """Check, try and measure the keyword rules."""
 
 
+_RULES_OPTION_HELP = "Rule file to use instead of the configured ones (repeatable)."
+
+
 @rules.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False), help=_RULES_OPTION_HELP)
 @click.pass_context
-def check(ctx: click.Context, files: tuple[str, ...]) -> None:
+def check(ctx: click.Context, files: tuple[str, ...], rule_paths: tuple[str, ...]) -> None:
     """Validate rule files (default: those in force) and list their rules and aliases.
 
-    Every problem in every file is reported, with file, line and column.
+    Every problem in every file is reported, with file, line and column;
+    likely mistakes that still load (a lower-case `and`, `OpenAI/3`) are
+    listed as warnings. Give the files with --rules, as for `test` and `eval`
+    (a positional FILE still works but is deprecated).
     """
-    ruleset = load_rules(_rule_files(ctx, files))
+    if files:
+        click.echo("monitor: warning: `rules check FILE` is deprecated; write `rules check --rules FILE`", err=True)
+    ruleset = load_rules(_rule_files(ctx, rule_paths + files))
     click.echo(f"files: {', '.join(ruleset.files)}")
     click.echo(f"threshold {ruleset.threshold:g}, title weight {ruleset.title_weight:g}, version {ruleset.version}")
     if ruleset.aliases:
@@ -84,10 +93,15 @@ def check(ctx: click.Context, files: tuple[str, ...]) -> None:
     click.echo(f"rules ({len(ruleset.rules)}):")
     width = max(len(r.name) for r in ruleset.rules)
     for r in ruleset.rules:
-        click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{', '.join(r.tags)}]")
+        extra = f", title x{r.title_weight:g}" if r.title_weight is not None else ""
+        tags = ", ".join(r.tags) if r.tags else "penalty"
+        click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{tags}{extra}]")
         click.echo(f"  {'':<{width}}        {r.query}")
+    for warning in ruleset.warnings:
+        click.echo(f"monitor: {warning}", err=True)
     click.echo("")
-    click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases")
+    warned = f", {len(ruleset.warnings)} warnings" if ruleset.warnings else ""
+    click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases{warned}")
 
 
 @rules.command("test")

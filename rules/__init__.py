@@ -7,7 +7,7 @@ for the query language.
 
 from rules.backtest import BacktestReport, compare
 from rules.engine import Rule, RuleSet, build_ruleset
-from rules.explain import highlight, format_tagging, snippets
+from rules.explain import format_tagging, highlight, snippets
 from rules.load import default_rule_files, load_rules
 from rules.measure import EvalReport, evaluate_labels, read_labels
 from rules.query import QueryError, parse_query

@@ -39,7 +39,7 @@ def test_check_through_a_real_process(tmp_path: Path, subprocess_env: dict[str, 
     assert ok.returncode == 0, ok.stderr
     assert "OK: 25 rules" in ok.stdout and "openai-ipo" in ok.stdout and "@openai = OpenAI" in ok.stdout
     broken = DATA / "rules" / "broken.toml"
-    bad = subprocess.run([sys.executable, "-m", "monitor", "rules", "check", str(broken)], env=subprocess_env,
+    bad = subprocess.run([sys.executable, "-m", "monitor", "rules", "check", "--rules", str(broken)], env=subprocess_env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
@@ -138,3 +138,12 @@ def test_set_rule_files(before: str, after: str) -> None:
 def test_set_rule_files_refuses_what_it_cannot_edit_safely() -> None:
     with pytest.raises(MonitorError, match=r"could not set \[rules\] files"):
         set_rule_files('rules = { files = ["a.toml"] }\n', ["r.toml"])
+
+
+def test_check_takes_rules_option_and_positional_is_deprecated(cwd: Path) -> None:
+    shipped = str(default_rule_files()[0])
+    result = CliRunner().invoke(main, ["rules", "check", shipped], catch_exceptions=False)
+    assert result.exit_code == 0 and "OK: " in result.output
+    assert "`rules check FILE` is deprecated; write `rules check --rules FILE`" in result.output
+    code, out = invoke("check", "--rules", shipped)
+    assert code == 0 and "deprecated" not in out

@@ -109,11 +109,14 @@ def check(ctx: click.Context, files: tuple[str, ...], rule_paths: tuple[str, ...
 @click.option("--file", "file", type=click.Path(dir_okay=False, exists=True), help="Read the text from this file.")
 @click.option("--title", default="", help="A title to score along with the text (titles may weigh more).")
 @click.option("--url", default="", help="A URL to score along with the text (for url: terms).")
+@click.option("--feed", default="", help="A feed name to score along with the text (for feed: terms).")
+@click.option("--author", default="", help="An author to score along with the text (for author: terms).")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Rule file to use instead of the configured ones (repeatable).")
 @click.pass_context
 def test_text(
-    ctx: click.Context, text: str | None, file: str | None, title: str, url: str, rule_paths: tuple[str, ...]
+    ctx: click.Context, text: str | None, file: str | None, title: str, url: str, feed: str, author: str,
+    rule_paths: tuple[str, ...],
 ) -> None:
     """Score one text (from --text, --file, or stdin) and show the matched terms.
 
@@ -129,7 +132,7 @@ def test_text(
         else:
             text = sys.stdin.read()
     ruleset = load_rules(_rule_files(ctx, rule_paths))
-    fields = {"title": title, "text": text, "url": url}
+    fields = {"title": title, "text": text, "url": url, "feed": feed, "author": author}
     tagging = ruleset.evaluate(fields)
     open_mark, close_mark = _marks()
     long_text = len(text) > 600
@@ -150,9 +153,14 @@ def test_text(
 @click.argument("labels", type=click.Path(dir_okay=False))
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Rule file to measure instead of the configured ones (repeatable).")
+@click.option("--tag", "tags", multiple=True,
+              help="List this tag's false positives and negatives, with the rule that fired or what was missing "
+              "(repeatable; 'all' for every tag).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
 @click.pass_context
-def eval_labels(ctx: click.Context, labels: str, rule_paths: tuple[str, ...], as_json: bool) -> None:
+def eval_labels(
+    ctx: click.Context, labels: str, rule_paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool
+) -> None:
     """Measure the rules on labeled examples (JSON lines).
 
     Each line: {"title", "text", "relevant": true|false, "id", "url",
@@ -163,11 +171,19 @@ def eval_labels(ctx: click.Context, labels: str, rule_paths: tuple[str, ...], as
     examples = read_labels(labels)
     ruleset = load_rules(_rule_files(ctx, rule_paths))
     report = evaluate_labels(ruleset, examples)
+    known = sorted(report.per_tag)
+    chosen = known if "all" in tags else list(dict.fromkeys(tags))
+    unknown = [t for t in chosen if t not in report.per_tag]
+    if unknown:
+        raise click.BadParameter(f"no labeled example carries topic {unknown[0]!r} (topics: {', '.join(known) or 'none'})",
+                                 param_hint="--tag")
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         click.echo(f"{len(examples)} examples, rules version {ruleset.version}")
         click.echo(report.format_text())
+        if chosen:
+            click.echo(report.format_tags(chosen))
 
 
 MIN_STORED_BACKGROUND = 100
@@ -320,10 +336,16 @@ def _value_end(lines: list[str], start: int) -> int:
 
 @rules.command("explain")
 @click.argument("article")
-@click.option("--current", is_flag=True, help="Also evaluate the article with the rules in force now.")
+@click.option("--current", is_flag=True, help="Also show in full how the rules in force now score the article.")
 @click.pass_context
 def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
-    """Show why a stored article (id or URL) was tagged: rules, terms, spans, score."""
+    """Show why a stored article (id or URL) was tagged: rules with their weights, terms, spans, score.
+
+    When the rules in force now are another version than the one the article
+    was tagged with, both scores are shown (and the current tagging in full
+    with --current, or when they differ in verdict).
+    """
+    from core.errors import RuleError
     from monitor.service import stored_fields, stored_tagging
     from rules import format_tagging
 
@@ -333,23 +355,55 @@ def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
         changes = store.tag_changes(row["id"])
     marks = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("«", "»")
     fields = stored_fields(row)
+    try:
+        ruleset = app.ruleset()
+    except RuleError as exc:  # the stored explanation is still worth showing
+        ruleset = None
+        click.echo(f"monitor: the rules in force do not load ({len(exc.problems)} problems; see `monitor rules check`)",
+                   err=True)
+    stored = stored_tagging(row)
+    stored_version = row["rules_version"] or "?"
     click.echo(f"[{row['id']}] {row['title']}")
     click.echo(f"{row['link']}  ({row['feed_name']}, published {row['published']})")
-    click.echo(f"tagged with rules version {row['rules_version'] or '?'}")
-    click.echo(format_tagging(stored_tagging(row), fields, open_mark=marks[0], close_mark=marks[1]))
+    click.echo(f"tagged with rules version {stored_version}"
+               + (" (weights shown are those of the rules in force now)" if ruleset is not None else ""))
+    click.echo(format_tagging(stored, fields, rules=ruleset, open_mark=marks[0], close_mark=marks[1]))
     for c in changes:
         click.echo(f"  {c['at']}: tag {c['tag']} {c['change']} (rules {c['rules_version'] or '?'})")
-    if current:
-        ruleset = app.ruleset()
+    if ruleset is None:
+        return
+    now = ruleset.evaluate(fields)
+    if ruleset.version == stored_version and not current:
+        click.echo(f"\nthe rules in force now are the same version ({ruleset.version})")
+        return
+    verdict = "FLAGGED" if now.flagged else "not flagged"
+    if ruleset.version != stored_version:
+        click.echo(f"\nscore with rules {stored_version} (stored): {stored.score:g}; "
+                   f"with rules {ruleset.version} (in force now): {now.score:g}, {verdict}"
+                   f" (threshold {ruleset.threshold:g})")
+    if current or now.flagged != stored.flagged or now.score != stored.score:
         click.echo(f"\nwith the rules in force now (version {ruleset.version}):")
-        click.echo(format_tagging(ruleset.evaluate(fields), fields, threshold=ruleset.threshold, rules=ruleset,
+        click.echo(format_tagging(now, fields, threshold=ruleset.threshold, rules=ruleset,
                                   open_mark=marks[0], close_mark=marks[1]))
+
+
+_SINCE = re.compile(r"^\s*(\d{1,6})\s*([hdwy])\s*$")
+_SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_since(text: str) -> int:
+    """'30d', '4w', '1y', '12h' -> seconds (a year is 365 days)."""
+    m = _SINCE.match(text)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a period like 12h, 30d, 4w or 1y")
+    return int(m.group(1)) * _SINCE_UNITS[m.group(2)]
 
 
 @rules.command("backtest")
 @click.option("--rules", "rule_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Candidate rule file(s) (default: the rules in force).")
-@click.option("--since", default=None, help="Only articles first seen within this long, e.g. 30d (default: all).")
+@click.option("--since", default=None,
+              help="Only articles published within this long: 12h, 30d, 4w or 1y (default: all).")
 @click.option("--apply", is_flag=True, help="Re-tag the articles for real and record every tag added or removed.")
 @click.option("--examples", default=5, show_default=True, help="Examples to show per kind of change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -360,7 +414,6 @@ def rules_backtest(
     """Re-evaluate stored articles with the current or a candidate rule set and show the difference."""
     from datetime import timedelta
 
-    from monitor.config import parse_duration
     from monitor.service import backtest
 
     app = app_of(ctx)
@@ -369,10 +422,10 @@ def rules_backtest(
     start = None
     if since:
         try:
-            start = now - timedelta(seconds=parse_duration(since))
+            start = now - timedelta(seconds=parse_since(since))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-    result = backtest(app.config, ruleset, since=start, now=now, apply=apply)
+    result = backtest(app.config, ruleset, since=None, published_since=start, now=now, apply=apply)
     r = result.report
     if as_json:
         out = r.to_dict()
@@ -380,7 +433,8 @@ def rules_backtest(
         out["applied"] = result.applied
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"{r.articles} stored articles re-evaluated with rules version {ruleset.version}")
+    period = f" published in the last {since.strip()}" if since else ""
+    click.echo(f"{r.articles} stored articles{period} re-evaluated with rules version {ruleset.version}")
     click.echo(f"flagged: {r.flagged_before} before, {r.flagged_after} after "
                f"(+{len(r.newly_flagged)} newly flagged, -{len(r.no_longer_flagged)} no longer flagged)")
     rows = r.tag_rows()

@@ -77,7 +77,7 @@ def test_test_command_with_candidate_rules(cwd: Path) -> None:
 def test_eval_json_and_text(cwd: Path) -> None:
     code, out = invoke("eval", str(DATA / "labeled.jsonl"), "--json")
     data = json.loads(out)
-    assert set(data) == {"precision", "recall", "f1", "tp", "fp", "fn", "tn", "per_tag", "false_positives",
+    assert set(data) == {"precision", "recall", "f1", "tp", "fp", "fn", "tn", "per_tag", "per_tag_misses", "false_positives",
                          "false_negatives"}
     assert data["tp"] + data["fn"] == 49 and data["fp"] + data["tn"] == 54
     assert "ipo" in data["per_tag"]
@@ -147,3 +147,57 @@ def test_check_takes_rules_option_and_positional_is_deprecated(cwd: Path) -> Non
     assert "`rules check FILE` is deprecated; write `rules check --rules FILE`" in result.output
     code, out = invoke("check", "--rules", shipped)
     assert code == 0 and "deprecated" not in out
+
+
+EVAL_RULES = """[[rules]]
+name = "ipo"
+tags = ["ipo"]
+query = 'OpenAI NEAR/5 IPO'
+weight = 2.0
+
+[[rules]]
+name = "cloud"
+tags = ["azure"]
+query = 'Azure'
+weight = 1.0
+"""
+
+
+def test_eval_tag_lists_each_tags_misses_with_the_reason(cwd: Path) -> None:
+    rules = cwd / "r.toml"
+    rules.write_text(EVAL_RULES, encoding="utf-8")
+    labels = cwd / "l.jsonl"
+    rows = [
+        {"id": "hit", "title": "OpenAI weighs an IPO", "relevant": True, "topics": ["ipo"]},
+        {"id": "fp", "title": "OpenAI denies IPO rumours", "relevant": False, "topics": []},
+        {"id": "silent", "title": "OpenAI may list its shares", "relevant": True, "topics": ["ipo"]},
+        {"id": "low", "title": "Azure and the IPO", "relevant": True, "topics": ["ipo", "azure"]},
+    ]
+    labels.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--tag", "ipo")
+    assert code == 0
+    section = out[out.index("tag ipo: "):].splitlines()
+    assert section[0].startswith("tag ipo: precision 0.500  recall 0.333")
+    assert section[1:4] == ["  false positives: 1", "    [fp] 'OpenAI denies IPO rumours' score 3",
+                            "        ipo: OpenAI, IPO"]
+    text = "\n".join(section)
+    assert "    [silent] 'OpenAI may list its shares' score 0\n        no rule matched" in text
+    assert "    [low] 'Azure and the IPO' score 1.5\n        score 1.5 below the threshold\n        cloud: Azure" in text
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--tag", "all")
+    assert "tag azure: " in out and "tag ipo: " in out
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--json")
+    data = json.loads(out)
+    assert data["per_tag_misses"]["ipo"]["false_negatives"][0]["why"] == ["no rule matched"]
+    bad = CliRunner().invoke(main, ["rules", "eval", str(labels), "--rules", str(rules), "--tag", "ipx"])
+    assert bad.exit_code == 2 and "no labeled example carries topic 'ipx' (topics: azure, ipo)" in bad.output
+
+
+def test_test_command_scores_feed_author_and_url_scopes(cwd: Path) -> None:
+    rules = cwd / "r.toml"
+    rules.write_text("threshold = 1.0\n[[rules]]\nname = 'wire'\ntags = ['t']\n"
+                     "query = 'feed:Reuters AND author:Smith AND url:openai'\n", encoding="utf-8")
+    args = ["test", "--rules", str(rules), "--text", "anything", "--feed", "Reuters Tech", "--author", "Jane Smith"]
+    code, out = invoke(*args, "--url", "https://x.example/openai-news")
+    assert code == 0 and "FLAGGED" in out.splitlines()[0]
+    code, out = invoke(*args, "--url", "https://x.example/other")
+    assert "not flagged" in out.splitlines()[0]

@@ -251,6 +251,18 @@ def load_rules(paths: Iterable[str | PathLike[str]]) -> RuleSet:
     )
 
 
+def _alias_table(f: _File, key: str, problems: _Problems) -> dict[str, Any]:
+    table = f.data.get(key, {})
+    if isinstance(table, dict):
+        return table
+    problems.add(f.name, f.layout.top.get(key), f"{key} must be a table: [{key}] name = [\"term\", ...]")
+    return {}
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(e, str) for e in value)
+
+
 def _aliases(files: list[_File], problems: _Problems) -> tuple[dict[str, list[str]], dict[str, list[Term]]]:
     """Every file's aliases, with `[extend_aliases]` entries added and `@name` entries expanded.
 
@@ -260,11 +272,7 @@ def _aliases(files: list[_File], problems: _Problems) -> tuple[dict[str, list[st
     raw: dict[str, list[str]] = {}
     where: dict[str, tuple[str, int | None]] = {}
     for f in files:
-        aliases = f.data.get("aliases", {})
-        if not isinstance(aliases, dict):
-            problems.add(f.name, f.layout.top.get("aliases"), "aliases must be a table: [aliases] name = [\"term\", ...]")
-            continue
-        for name, entries in aliases.items():
+        for name, entries in _alias_table(f, "aliases", problems).items():
             line = f.layout.aliases.get(name)
             if not _ALIAS.match(name):
                 problems.add(f.name, line, f"alias {name!r}: names use letters, digits, '-' and '_'")
@@ -275,22 +283,18 @@ def _aliases(files: list[_File], problems: _Problems) -> tuple[dict[str, list[st
                              "add entries to it under [extend_aliases]")
                 continue
             where[name] = (f.name, line)
-            if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+            if not _strings(entries):
                 problems.add(f.name, line, f"alias @{name} must be a non-empty list of strings")
                 continue
             raw[name] = list(entries)
     for f in files:
-        more = f.data.get("extend_aliases", {})
-        if not isinstance(more, dict):
-            problems.add(f.name, f.layout.top.get("extend_aliases"), "extend_aliases must be a table: [extend_aliases] name = [\"term\", ...]")
-            continue
-        for name, entries in more.items():
+        for name, entries in _alias_table(f, "extend_aliases", problems).items():
             line = f.layout.extend_aliases.get(name)
             if name not in raw:
                 if name not in where:  # a broken alias is reported already
                     problems.add(f.name, line, f"extend_aliases: no alias @{name} to extend{_suggest(name, raw)}")
                 continue
-            if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+            if not _strings(entries):
                 problems.add(f.name, line, f"extend_aliases: @{name} must be given a non-empty list of strings")
                 continue
             raw[name] += [e for e in entries if e not in raw[name]]

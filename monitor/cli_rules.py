@@ -204,9 +204,11 @@ MIN_STORED_BACKGROUND = 100
 def suggest(ctx: click.Context, document: str, top: int, background: str) -> None:
     """List words and phrases distinctive of DOCUMENT, to derive rules from a new seed.
 
-    Ranked by TF-IDF against the articles already stored (what your feeds
-    usually say) or a built-in background of everyday news; the last column
-    is the term as a query would write it (=ACRONYM is case-sensitive).
+    score = count x ln(1 / share of background articles using the term): the
+    background is the articles already stored (what your feeds usually say)
+    or, before there are enough, a built-in list of how often ordinary news
+    uses common words. count is how often DOCUMENT uses the term; the last
+    column is the term as a query would write it (=ACRONYM is case-sensitive).
     """
     text = Path(document).read_text(encoding="utf-8")
     docs = _stored_background(ctx) if background != "builtin" else []
@@ -219,6 +221,7 @@ def suggest(ctx: click.Context, document: str, top: int, background: str) -> Non
     if not suggestions:
         click.echo("no candidate terms found")
         return
+    click.echo("score = count in the document x ln(1 / share of background articles using the term)")
     click.echo(f"{'score':>8}  {'count':>5}  query")
     for s in suggestions:
         click.echo(f"{s.score:>8.2f}  {s.count:>5}  {s.query}")

@@ -148,6 +148,6 @@ def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[-1] == "(compared with 120 stored articles)"
-    assert lines[1].split()[-1] == "Quantumleaf"  # the stored feeds already say Zephyrcorp all the time
+    assert lines[2].split()[-1] == "Quantumleaf"  # the stored feeds already say Zephyrcorp all the time
     builtin = monitor(subprocess_env, tmp_path, "rules", "suggest", str(doc), "--background", "builtin")
     assert builtin.stdout.splitlines()[-1] == "(compared with the built-in sample)"

@@ -200,8 +200,16 @@ MIN_STORED_BACKGROUND = 100
     help="What DOCUMENT is compared with: the stored articles, the built-in sample, or stored when there "
     f"are at least {MIN_STORED_BACKGROUND}.",
 )
+@click.option("--labels", type=click.Path(dir_okay=False, exists=True),
+              help="Also propose whole rules, (ANCHOR) NEAR/15 term, each measured on these labeled examples.")
+@click.option("--anchor", default=None,
+              help="What proposed rules pair each term with, as a query (default: the top suggestion).")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False), help=_RULES_OPTION_HELP)
 @click.pass_context
-def suggest(ctx: click.Context, document: str, top: int, background: str) -> None:
+def suggest(
+    ctx: click.Context, document: str, top: int, background: str, labels: str | None, anchor: str | None,
+    rule_paths: tuple[str, ...],
+) -> None:
     """List words and phrases distinctive of DOCUMENT, to derive rules from a new seed.
 
     score = count x ln(1 / share of background articles using the term): the
@@ -226,6 +234,26 @@ def suggest(ctx: click.Context, document: str, top: int, background: str) -> Non
     for s in suggestions:
         click.echo(f"{s.score:>8.2f}  {s.count:>5}  {s.query}")
     click.echo(f"(compared with {len(docs)} stored articles)" if use_stored else "(compared with the built-in sample)")
+    if labels is None:
+        return
+    from core.errors import QueryError
+    from rules import propose_rules
+
+    examples = read_labels(labels)
+    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    anchor = anchor or suggestions[0].query
+    try:
+        proposals = propose_rules(ruleset, suggestions, examples, anchor=anchor)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--anchor") from None
+    click.echo("")
+    click.echo(f"proposed rules, each added alone to rules version {ruleset.version} (weight = threshold), "
+               f"on {len(examples)} labeled examples:")
+    click.echo("relevant newly flagged (+) / irrelevant newly flagged (-), best first")
+    if not proposals:
+        click.echo("  none of them changes what is flagged")
+    for p in proposals:
+        click.echo(f"  +{p.gained:<3} -{p.false:<3} {p.query}")
 
 
 def _stored_background(ctx: click.Context, limit: int = 5000) -> list[str]:

@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rules.background import share as background_share
+from rules.engine import Rule, RuleSet
+from rules.measure import LabeledExample
+from rules.query import QueryError, alias_term, all_terms, fold, parse_query
 
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*|\$\d+(?:\.\d+)?")
 
@@ -125,3 +128,58 @@ def suggest_terms(document: str, background: Sequence[str] | None = None, *, top
 def _inside(small: tuple[str, ...], big: tuple[str, ...]) -> bool:
     n = len(small)
     return any(big[i : i + n] == small for i in range(len(big) - n + 1))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A whole candidate rule and what adding it changes on labeled examples."""
+
+    query: str
+    term: str
+    gained: int  # relevant examples it newly flags
+    false: int  # irrelevant examples it newly flags
+
+
+def propose_rules(
+    ruleset: RuleSet,
+    suggestions: Sequence[Suggestion],
+    examples: Sequence[LabeledExample],
+    *,
+    anchor: str,
+    distance: int = 15,
+) -> list[Proposal]:
+    """For each suggested term, the rule ``(anchor) NEAR/distance term`` measured on ``examples``.
+
+    Each candidate is added alone to ``ruleset`` with the threshold as its
+    weight (it flags by itself) and counted against the set without it:
+    relevant examples newly flagged, irrelevant ones newly flagged. Best
+    first (most gained, fewest false); candidates that change nothing are
+    left out.
+    """
+    aliases = {name: [alias_term(e) for e in entries] for name, entries in ruleset.aliases.items()}
+    before = [ruleset.evaluate(ex.fields()).flagged for ex in examples]
+    out: list[Proposal] = []
+    anchor_node = parse_query(anchor, aliases)
+    anchor_keys = {t.key for t in all_terms(anchor_node)}
+    for s in suggestions:
+        if fold(s.term) in anchor_keys:
+            continue
+        query = f"({anchor}) NEAR/{distance} {s.query}"
+        try:
+            node = parse_query(query, aliases)
+        except QueryError:
+            continue
+        rule = Rule(name="suggested", tags=("suggested",), query=query, weight=ruleset.threshold, node=node)
+        trial = RuleSet([*ruleset.rules, rule], threshold=ruleset.threshold, title_weight=ruleset.title_weight,
+                        aliases=ruleset.aliases)
+        gained = false = 0
+        for ex, was in zip(examples, before):
+            if not was and trial.evaluate(ex.fields()).flagged:
+                if ex.relevant:
+                    gained += 1
+                else:
+                    false += 1
+        if gained or false:
+            out.append(Proposal(query, s.term, gained, false))
+    out.sort(key=lambda p: (-(p.gained - p.false), p.false, p.query))
+    return out

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rules_helpers import one_rule, run, write
 
 from core.errors import QueryError, RuleError
 from rules import load_rules, parse_query
 from rules.query import MAX_NEAR
-from tests.rules_helpers import one_rule, run, write
 
 ALIASES = {"microsoft": ["Microsoft", "=MSFT", "Satya Nadella"], "openai": ["OpenAI", "ChatGPT"]}
 

@@ -49,6 +49,7 @@ from rules.query import (
     FIELDS,
     LEAD_WORDS,
     And,
+    Count,
     Near,
     Node,
     Not,
@@ -260,7 +261,7 @@ class RuleSet:
             source, values = gen.function(rule)
             shape = shapes.get(source)
             if shape is None:
-                namespace: dict[str, Any] = {}
+                namespace: dict[str, Any] = {"_count": _count}
                 exec(compile(source, "<rule>", "exec"), namespace)
                 shape = shapes[source] = namespace["rule"]
             self._fns.append(FunctionType(shape.__code__, shape.__globals__, "rule", tuple(values)))
@@ -574,6 +575,9 @@ class _Codegen:
             return "(" + " or ".join(self.truth(c) for c in node.children) + ")"
         if isinstance(node, Not):
             return f"(not {self.truth(node.child)})"
+        if isinstance(node, Count):
+            keys = tuple(k for t in _side_terms(node.child) for k in self.keys(t))
+            return f"(_count(H, {self._value(keys)}) >= {self._value(node.minimum)})"
         return f"({self._sides_present(node)} and N({self._value(self.near(node))}))"
 
     def _sides_present(self, node: Near) -> str:
@@ -616,6 +620,8 @@ class _Codegen:
             return lines
         if isinstance(node, Not):
             return []
+        if isinstance(node, Count):  # only collected once its truth is tested
+            return [line for t in _side_terms(node.child) for line in self.collect(t, name, out, depth)]
         return [
             f"{pad}if {self._sides_present(node)}:",
             f"{pad}    for fi, s, e, label, field in N({self._value(self.near(node))}):",
@@ -633,6 +639,8 @@ class _Codegen:
             return frozenset(self.keys(node))
         if isinstance(node, Not):
             return None
+        if isinstance(node, Count):
+            return self.cover(node.child)
         if isinstance(node, Or):
             out: set[int] = set()
             for c in node.children:
@@ -646,6 +654,17 @@ class _Codegen:
         if not covers:
             return None
         return min(covers, key=lambda c: (len(c), sorted(c)))
+
+
+def _count(hits: _Hits, keys: tuple[int, ...]) -> int:
+    """Distinct occurrences of any of these keys (two terms finding one span count once)."""
+    found: set[tuple[int, int, int]] = set()
+    for key in keys:
+        spans = hits.get(key)
+        if spans:
+            fi = key & _FIELD_MASK
+            found.update((fi, s, e) for s, e in spans)
+    return len(found)
 
 
 def _monotone(node: Node) -> bool:

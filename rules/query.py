@@ -43,6 +43,7 @@ MAX_NEAR = 1000
 # one would make loading slow (see docs/rules.md, "Limits").
 MAX_QUERY_CHARS = 4000
 MIN_PREFIX = 3  # "ai*" would match "aid", "aim", "air": too blunt to be a rule
+MAX_COUNT = 1000
 # Parentheses and NOTs nested deeper than this are refused: no real query
 # needs it, and it bounds the recursion of the parser and the engine.
 MAX_DEPTH = 32
@@ -137,7 +138,15 @@ class Near:
     distance: int
 
 
-Node = Term | And | Or | Not | Near
+@dataclass(frozen=True)
+class Count:
+    """``count(x) >= n``: at least n occurrences of x (a term, alias or OR-group of them)."""
+
+    child: Node
+    minimum: int
+
+
+Node = Term | And | Or | Not | Near | Count
 
 
 # ---------------------------------------------------------------- lexer
@@ -365,6 +374,19 @@ class _Parser:
             left = Near(left, right, op.number)
         return left
 
+    def parse_count(self, tok: _Tok, scope: frozenset[str] | None) -> Node:
+        self.enter(self.take())
+        if self.peek().kind == "RP":
+            raise QueryError("empty parentheses", tok.col + 5)
+        child = self.parse_or(scope)
+        if self.peek().kind != "RP":
+            raise QueryError("unbalanced parenthesis: '(' is never closed", tok.col + 5)
+        self.take()
+        self.depth -= 1
+        if not _near_operand(child):
+            raise QueryError("count(...) takes a word, phrase, alias or (OR-group of them)", tok.col)
+        return Count(child, _count_minimum(self, tok))
+
     def parse_primary(self, scope: frozenset[str] | None) -> Node:
         tok = self.take()
         if tok.kind == "FIELD":
@@ -377,6 +399,9 @@ class _Parser:
             return self.parse_primary(inner)
         fields = scope if scope is not None else DEFAULT_FIELDS
         if tok.kind == "TERM":
+            nxt = self.peek()
+            if tok.value == "count" and not tok.quoted and not tok.exact and nxt.kind == "LP" and nxt.col == tok.col + 5:
+                return self.parse_count(tok, scope)
             return make_term(tok.value, exact=tok.exact, quoted=tok.quoted, fields=fields, col=tok.col)
         if tok.kind == "ALIAS":
             if tok.value not in self.aliases:
@@ -400,6 +425,22 @@ class _Parser:
         if tok.kind == "NEAR":
             raise QueryError("NEAR/n has nothing on its left", tok.col)
         raise QueryError(f"{tok.kind} has nothing on its left", tok.col)
+
+
+def _count_minimum(parser: _Parser, at: _Tok) -> int:
+    """The ``>= n`` after ``count(...)``, written ``>= 2`` or ``>=2``."""
+    tok = parser.take()
+    text = tok.value if tok.kind == "TERM" and not tok.quoted else ""
+    if text == ">=":
+        tok = parser.take()
+        text = ">=" + (tok.value if tok.kind == "TERM" and not tok.quoted else "")
+    m = re.fullmatch(r">=(\d{1,6})", text)
+    if not m:
+        raise QueryError("count(...) must be followed by >= n, e.g. count(@openai) >= 2", at.col)
+    n = int(m.group(1))
+    if not 1 <= n <= MAX_COUNT:
+        raise QueryError(f"count(...) >= {n}: n must be from 1 to {MAX_COUNT}", at.col)
+    return n
 
 
 def _or(items: Sequence[Node]) -> Node:
@@ -433,7 +474,7 @@ def can_match_positively(node: Node) -> bool:
     match by absence alone (``NOT Azure``) would break that, and is also
     never what an analyst means.
     """
-    if isinstance(node, (Term, Near)):
+    if isinstance(node, (Term, Near, Count)):
         return True
     if isinstance(node, Not):
         return False
@@ -474,6 +515,8 @@ def positive_terms(node: Node) -> list[Term]:
         elif isinstance(n, Near):
             walk(n.left)
             walk(n.right)
+        elif isinstance(n, Count):
+            walk(n.child)
 
     walk(node)
     return out
@@ -488,7 +531,7 @@ def all_terms(node: Node) -> list[Term]:
         elif isinstance(n, (And, Or)):
             for c in n.children:
                 walk(c)
-        elif isinstance(n, Not):
+        elif isinstance(n, (Not, Count)):
             walk(n.child)
         else:
             walk(n.left)
@@ -508,4 +551,6 @@ def render(node: Node) -> str:
         return "(" + " OR ".join(render(c) for c in node.children) + ")"
     if isinstance(node, Not):
         return "NOT " + render(node.child)
+    if isinstance(node, Count):
+        return f"count({render(node.child)}) >= {node.minimum}"
     return f"({render(node.left)} NEAR/{node.distance} {render(node.right)})"

@@ -379,3 +379,36 @@ def test_too_many_rules_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(load_module, "MAX_RULES", 20)  # the real limit is 20,000; the check is the same
     with pytest.raises(RuleError, match="more than 20 rules"):
         load_rules([f])
+
+
+# ------------------------------------------------------------- count(...)
+
+COUNT_CASES = [
+    ("count(@openai) >= 2", {"text": "OpenAI said ChatGPT grew"}, True),
+    ("count(@openai) >= 2", {"text": "OpenAI said it grew"}, False),
+    ("count(@openai)>=2", {"title": "OpenAI", "text": "OpenAI again"}, True),
+    ("title:count(OpenAI) >= 2", {"title": "OpenAI", "text": "OpenAI again"}, False),
+    ("count(OpenAI OR openai) >= 2", {"text": "OpenAI once"}, False),  # one span found twice counts once
+    ("count(lead:OpenAI) >= 2", {"text": "OpenAI and OpenAI " + FILLER}, True),
+    ("count(lead:OpenAI) >= 2", {"text": "OpenAI " + FILLER + " OpenAI"}, False),
+    ("count(OpenAI) >= 2 AND Microsoft", {"text": "OpenAI, OpenAI"}, False),
+    ("count (OpenAI)", {"text": "count OpenAI"}, True),  # with a space it is the word "count"
+]
+
+
+@pytest.mark.parametrize(("query", "fields", "expected"), COUNT_CASES)
+def test_count_needs_that_many_mentions(query: str, fields: dict[str, str], expected: bool) -> None:
+    assert matches(query, **fields) is expected
+
+
+@pytest.mark.parametrize(("query", "message", "col"), [
+    ("count(OpenAI)", "count(...) must be followed by >= n", 1),
+    ("count(OpenAI) > 2", "count(...) must be followed by >= n", 1),
+    ("count(OpenAI) >= 0", "n must be from 1 to 1000", 1),
+    ("x AND count(a AND b) >= 2", "count(...) takes a word, phrase, alias or (OR-group of them)", 7),
+    ("count(OpenAI", "'(' is never closed", 6),
+])
+def test_count_errors(query: str, message: str, col: int) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query(query, {})
+    assert message in info.value.message and info.value.column == col

@@ -17,8 +17,13 @@ Syntax (see docs/rules.md for the analyst's reference):
 * ``a NEAR/n b``: an occurrence of ``a`` and one of ``b`` in the same field
   with at most ``n - 1`` words between them, in either order.
 * ``title:``, ``text:``, ``author:``, ``url:``, ``feed:`` scope a term, phrase,
-  alias or parenthesised group. Unscoped terms look in title and text.
+  alias or parenthesised group; ``lead:`` is the title plus the text's first
+  40 words. Unscoped terms look in title and text.
 * ``@name`` is the OR of the alias's entries.
+* ``count(x) >= n``: at least n occurrences of x.
+
+Words that look like mistyped operators (``and``, ``near/5``, ``OpenAI/3``)
+stay words to find and are reported as warnings, never reinterpreted.
 """
 
 from __future__ import annotations

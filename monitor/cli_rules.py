@@ -51,6 +51,14 @@ def _rule_files(ctx: click.Context, given: tuple[str, ...]) -> list[Path]:
     return list(_config(ctx).rule_files)
 
 
+def _load(ctx: click.Context, given: tuple[str, ...]) -> Any:
+    """The rule set to use, its warnings (likely slips that still load) on stderr."""
+    ruleset = load_rules(_rule_files(ctx, given))
+    for warning in ruleset.warnings:
+        click.echo(f"monitor: {warning}", err=True)
+    return ruleset
+
+
 def _marks(stream: Any = None) -> tuple[str, str]:
     """ANSI bold on a terminal (unless NO_COLOR), else guillemets that survive pipes and logs."""
     stream = stream or sys.stdout
@@ -81,7 +89,7 @@ def check(ctx: click.Context, files: tuple[str, ...], rule_paths: tuple[str, ...
     """
     if files:
         click.echo("monitor: warning: `rules check FILE` is deprecated; write `rules check --rules FILE`", err=True)
-    ruleset = load_rules(_rule_files(ctx, rule_paths + files))
+    ruleset = _load(ctx, rule_paths + files)
     click.echo(f"files: {', '.join(ruleset.files)}")
     click.echo(f"threshold {ruleset.threshold:g}, title weight {ruleset.title_weight:g}, version {ruleset.version}")
     if ruleset.aliases:
@@ -97,8 +105,6 @@ def check(ctx: click.Context, files: tuple[str, ...], rule_paths: tuple[str, ...
         tags = ", ".join(r.tags) if r.tags else "penalty"
         click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{tags}{extra}]")
         click.echo(f"  {'':<{width}}        {r.query}")
-    for warning in ruleset.warnings:
-        click.echo(f"monitor: {warning}", err=True)
     click.echo("")
     warned = f", {len(ruleset.warnings)} warnings" if ruleset.warnings else ""
     click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases{warned}")
@@ -131,7 +137,7 @@ def test_text(
             text = Path(file).read_text(encoding="utf-8")
         else:
             text = sys.stdin.read()
-    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    ruleset = _load(ctx, rule_paths)
     fields = {"title": title, "text": text, "url": url, "feed": feed, "author": author}
     tagging = ruleset.evaluate(fields)
     open_mark, close_mark = _marks()
@@ -169,7 +175,7 @@ def eval_labels(
     negative with the rule terms behind it.
     """
     examples = read_labels(labels)
-    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    ruleset = _load(ctx, rule_paths)
     report = evaluate_labels(ruleset, examples)
     known = sorted(report.per_tag)
     chosen = known if "all" in tags else list(dict.fromkeys(tags))
@@ -240,7 +246,7 @@ def suggest(
     from rules import propose_rules
 
     examples = read_labels(labels)
-    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    ruleset = _load(ctx, rule_paths)
     anchor = anchor or suggestions[0].query
     try:
         proposals = propose_rules(ruleset, suggestions, examples, anchor=anchor)

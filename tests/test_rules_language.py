@@ -412,3 +412,19 @@ def test_count_errors(query: str, message: str, col: int) -> None:
     with pytest.raises(QueryError) as info:
         parse_query(query, {})
     assert message in info.value.message and info.value.column == col
+
+
+def test_lead_spans_point_into_the_text_as_given() -> None:
+    text = "Hello  there,\n\n OpenAI said"
+    [m] = run("lead:OpenAI", text=text).matches
+    assert (m.field, text[m.start:m.end]) == ("text", "OpenAI")
+
+
+def test_eval_and_test_show_the_warnings_too(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    f = write(tmp_path, "r.toml", "threshold = 1.0\n[[rules]]\nname = 'lax'\ntags = ['t']\nquery = 'Azure or AWS'\n")
+    labels = write(tmp_path, "l.jsonl", '{"text": "Azure or AWS", "relevant": true}\n')
+    for args in (["eval", str(labels)], ["test", "--text", "Azure or AWS"]):
+        out = subprocess.run([sys.executable, "-m", "monitor", "rules", *args, "--rules", str(f)], env=subprocess_env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"{f}:5:16: rule lax: warning: 'or' is searched as the word 'or'" in out.stderr

@@ -28,6 +28,7 @@ _BANDS = """
 0.15: role roles value values position positions step steps effort efforts move process approach
 0.15: terms term model models sign signs signed signal signals ability chance risk risks risky
 0.15: deep deeper strong stronger clear clearly likely unlikely possible continue continued continues
+0.15: grows highly very really quite often usually
 0.15: grow growing grew rise rising rose fall falling fell increase increased decrease reduce reduced
 0.12: key critical central core essential significant broader broad wider wide full fully whole
 0.12: offer offers offered provide provides provided bring brings brought allow allows allowed
@@ -58,7 +59,8 @@ _BANDS = """
 0.06: cloud artificial intelligence ai model models startup startups venture valuation competitor
 0.06: chip chips infrastructure energy electricity contract contracts license licensing exclusive
 0.04: nonprofit enterprise subscription subscriptions chatbot chatbots algorithm algorithms automation
-0.03: antitrust stake stakeholders equity shareholders listing offering ipo restructuring governance
+0.03: antitrust stake stakeholders equity shareholders listing offering restructuring governance
+0.01: ipo
 0.02: supercomputer supercomputing datacenter datacenters gpu gpus inference benchmark
 """
 

@@ -91,8 +91,9 @@ def test_suggest_lists_terms(cwd: Path) -> None:
     doc.write_text("Zephyrcorp plans an IPO. Zephyrcorp said the IPO could value it highly. Zephyrcorp grows.", "utf-8")
     code, out = invoke("suggest", str(doc), "--top", "3")
     lines = out.splitlines()
-    assert lines[0].split() == ["score", "count", "query"]
-    assert lines[1].split()[1:] == ["3", "Zephyrcorp"] and any(line.endswith(" =IPO") for line in lines)
+    assert lines[0] == "score = count in the document x ln(1 / share of background articles using the term)"
+    assert lines[1].split() == ["score", "count", "query"]
+    assert lines[2].split()[1:] == ["3", "Zephyrcorp"] and any(line.endswith(" =IPO") for line in lines)
 
 
 def test_init_writes_rules_and_points_a_new_config_at_them(cwd: Path) -> None:

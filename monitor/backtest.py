@@ -40,7 +40,8 @@ class Backtest:
 
 
 def backtest(
-    config: Config, ruleset: RuleSet, *, since: datetime | None, now: datetime, apply: bool = False
+    config: Config, ruleset: RuleSet, *, since: datetime | None, now: datetime, apply: bool = False,
+    published_since: datetime | None = None,
 ) -> Backtest:
     """Re-evaluate stored articles with `ruleset` and compare with how they are tagged now.
 
@@ -51,7 +52,7 @@ def backtest(
     after: dict[int, Tagging] = {}
     titles: dict[int, tuple[str, str]] = {}
     with open_store(config, now=now) as store:
-        for row in store.iter_articles(since=since):
+        for row in store.iter_articles(since=since, published_since=published_since):
             before[row["id"]] = stored_tagging(row)
             after[row["id"]] = ruleset.evaluate(stored_fields(row))
             titles[row["id"]] = (row["title"], row["link"] or row["url"])

@@ -51,6 +51,14 @@ def _rule_files(ctx: click.Context, given: tuple[str, ...]) -> list[Path]:
     return list(_config(ctx).rule_files)
 
 
+def _load(ctx: click.Context, given: tuple[str, ...]) -> Any:
+    """The rule set to use, its warnings (likely slips that still load) on stderr."""
+    ruleset = load_rules(_rule_files(ctx, given))
+    for warning in ruleset.warnings:
+        click.echo(f"monitor: {warning}", err=True)
+    return ruleset
+
+
 def _marks(stream: Any = None) -> tuple[str, str]:
     """ANSI bold on a terminal (unless NO_COLOR), else guillemets that survive pipes and logs."""
     stream = stream or sys.stdout
@@ -64,15 +72,24 @@ def rules() -> None:
     """Check, try and measure the keyword rules."""
 
 
+_RULES_OPTION_HELP = "Rule file to use instead of the configured ones (repeatable)."
+
+
 @rules.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False), help=_RULES_OPTION_HELP)
 @click.pass_context
-def check(ctx: click.Context, files: tuple[str, ...]) -> None:
+def check(ctx: click.Context, files: tuple[str, ...], rule_paths: tuple[str, ...]) -> None:
     """Validate rule files (default: those in force) and list their rules and aliases.
 
-    Every problem in every file is reported, with file, line and column.
+    Every problem in every file is reported, with file, line and column;
+    likely mistakes that still load (a lower-case `and`, `OpenAI/3`) are
+    listed as warnings. Give the files with --rules, as for `test` and `eval`
+    (a positional FILE still works but is deprecated).
     """
-    ruleset = load_rules(_rule_files(ctx, files))
+    if files:
+        click.echo("monitor: warning: `rules check FILE` is deprecated; write `rules check --rules FILE`", err=True)
+    ruleset = _load(ctx, rule_paths + files)
     click.echo(f"files: {', '.join(ruleset.files)}")
     click.echo(f"threshold {ruleset.threshold:g}, title weight {ruleset.title_weight:g}, version {ruleset.version}")
     if ruleset.aliases:
@@ -84,10 +101,13 @@ def check(ctx: click.Context, files: tuple[str, ...]) -> None:
     click.echo(f"rules ({len(ruleset.rules)}):")
     width = max(len(r.name) for r in ruleset.rules)
     for r in ruleset.rules:
-        click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{', '.join(r.tags)}]")
+        extra = f", title x{r.title_weight:g}" if r.title_weight is not None else ""
+        tags = ", ".join(r.tags) if r.tags else "penalty"
+        click.echo(f"  {r.name:<{width}}  {r.weight:>4g}  [{tags}{extra}]")
         click.echo(f"  {'':<{width}}        {r.query}")
     click.echo("")
-    click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases")
+    warned = f", {len(ruleset.warnings)} warnings" if ruleset.warnings else ""
+    click.echo(f"OK: {len(ruleset.rules)} rules, {len(ruleset.aliases)} aliases{warned}")
 
 
 @rules.command("test")
@@ -95,11 +115,14 @@ def check(ctx: click.Context, files: tuple[str, ...]) -> None:
 @click.option("--file", "file", type=click.Path(dir_okay=False, exists=True), help="Read the text from this file.")
 @click.option("--title", default="", help="A title to score along with the text (titles may weigh more).")
 @click.option("--url", default="", help="A URL to score along with the text (for url: terms).")
+@click.option("--feed", default="", help="A feed name to score along with the text (for feed: terms).")
+@click.option("--author", default="", help="An author to score along with the text (for author: terms).")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Rule file to use instead of the configured ones (repeatable).")
 @click.pass_context
 def test_text(
-    ctx: click.Context, text: str | None, file: str | None, title: str, url: str, rule_paths: tuple[str, ...]
+    ctx: click.Context, text: str | None, file: str | None, title: str, url: str, feed: str, author: str,
+    rule_paths: tuple[str, ...],
 ) -> None:
     """Score one text (from --text, --file, or stdin) and show the matched terms.
 
@@ -114,8 +137,8 @@ def test_text(
             text = Path(file).read_text(encoding="utf-8")
         else:
             text = sys.stdin.read()
-    ruleset = load_rules(_rule_files(ctx, rule_paths))
-    fields = {"title": title, "text": text, "url": url}
+    ruleset = _load(ctx, rule_paths)
+    fields = {"title": title, "text": text, "url": url, "feed": feed, "author": author}
     tagging = ruleset.evaluate(fields)
     open_mark, close_mark = _marks()
     long_text = len(text) > 600
@@ -136,9 +159,14 @@ def test_text(
 @click.argument("labels", required=False, type=click.Path(dir_okay=False))
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Rule file to measure instead of the configured ones (repeatable).")
+@click.option("--tag", "tags", multiple=True,
+              help="List this tag's false positives and negatives, with the rule that fired or what was missing "
+              "(repeatable; 'all' for every tag).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
 @click.pass_context
-def eval_labels(ctx: click.Context, labels: str | None, rule_paths: tuple[str, ...], as_json: bool) -> None:
+def eval_labels(
+    ctx: click.Context, labels: str | None, rule_paths: tuple[str, ...], tags: tuple[str, ...], as_json: bool
+) -> None:
     """Measure the rules on labeled examples (JSON lines; without LABELS, the labels stored in the database).
 
     Each line: {"title", "text", "relevant": true|false, "id", "url",
@@ -146,7 +174,7 @@ def eval_labels(ctx: click.Context, labels: str | None, rule_paths: tuple[str, .
     per tag where topics are given, then every false positive and false
     negative with the rule terms behind it.
     """
-    ruleset = load_rules(_rule_files(ctx, rule_paths))
+    ruleset = _load(ctx, rule_paths)
     examples: list[Any]
     if labels is None:
         from monitor.web.labels import evaluate_stored
@@ -157,11 +185,19 @@ def eval_labels(ctx: click.Context, labels: str | None, rule_paths: tuple[str, .
     else:
         examples = read_labels(labels)
         report = evaluate_labels(ruleset, examples)
+    known = sorted(report.per_tag)
+    chosen = known if "all" in tags else list(dict.fromkeys(tags))
+    unknown = [t for t in chosen if t not in report.per_tag]
+    if unknown:
+        raise click.BadParameter(f"no labeled example carries topic {unknown[0]!r} (topics: {', '.join(known) or 'none'})",
+                                 param_hint="--tag")
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         click.echo(f"{len(examples)} examples, rules version {ruleset.version}")
         click.echo(report.format_text())
+        if chosen:
+            click.echo(report.format_tags(chosen))
 
 
 MIN_STORED_BACKGROUND = 100
@@ -178,13 +214,23 @@ MIN_STORED_BACKGROUND = 100
     help="What DOCUMENT is compared with: the stored articles, the built-in sample, or stored when there "
     f"are at least {MIN_STORED_BACKGROUND}.",
 )
+@click.option("--labels", type=click.Path(dir_okay=False, exists=True),
+              help="Also propose whole rules, (ANCHOR) NEAR/15 term, each measured on these labeled examples.")
+@click.option("--anchor", default=None,
+              help="What proposed rules pair each term with, as a query (default: the top suggestion).")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(dir_okay=False), help=_RULES_OPTION_HELP)
 @click.pass_context
-def suggest(ctx: click.Context, document: str, top: int, background: str) -> None:
+def suggest(
+    ctx: click.Context, document: str, top: int, background: str, labels: str | None, anchor: str | None,
+    rule_paths: tuple[str, ...],
+) -> None:
     """List words and phrases distinctive of DOCUMENT, to derive rules from a new seed.
 
-    Ranked by TF-IDF against the articles already stored (what your feeds
-    usually say) or a built-in background of everyday news; the last column
-    is the term as a query would write it (=ACRONYM is case-sensitive).
+    score = count x ln(1 / share of background articles using the term): the
+    background is the articles already stored (what your feeds usually say)
+    or, before there are enough, a built-in list of how often ordinary news
+    uses common words. count is how often DOCUMENT uses the term; the last
+    column is the term as a query would write it (=ACRONYM is case-sensitive).
     """
     text = Path(document).read_text(encoding="utf-8")
     docs = _stored_background(ctx) if background != "builtin" else []
@@ -197,10 +243,31 @@ def suggest(ctx: click.Context, document: str, top: int, background: str) -> Non
     if not suggestions:
         click.echo("no candidate terms found")
         return
+    click.echo("score = count in the document x ln(1 / share of background articles using the term)")
     click.echo(f"{'score':>8}  {'count':>5}  query")
     for s in suggestions:
         click.echo(f"{s.score:>8.2f}  {s.count:>5}  {s.query}")
     click.echo(f"(compared with {len(docs)} stored articles)" if use_stored else "(compared with the built-in sample)")
+    if labels is None:
+        return
+    from core.errors import QueryError
+    from rules import propose_rules
+
+    examples = read_labels(labels)
+    ruleset = _load(ctx, rule_paths)
+    anchor = anchor or suggestions[0].query
+    try:
+        proposals = propose_rules(ruleset, suggestions, examples, anchor=anchor)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--anchor") from None
+    click.echo("")
+    click.echo(f"proposed rules, each added alone to rules version {ruleset.version} (weight = threshold), "
+               f"on {len(examples)} labeled examples:")
+    click.echo("relevant newly flagged (+) / irrelevant newly flagged (-), best first")
+    if not proposals:
+        click.echo("  none of them changes what is flagged")
+    for p in proposals:
+        click.echo(f"  +{p.gained:<3} -{p.false:<3} {p.query}")
 
 
 def _stored_background(ctx: click.Context, limit: int = 5000) -> list[str]:
@@ -314,10 +381,16 @@ def _value_end(lines: list[str], start: int) -> int:
 
 @rules.command("explain")
 @click.argument("article")
-@click.option("--current", is_flag=True, help="Also evaluate the article with the rules in force now.")
+@click.option("--current", is_flag=True, help="Also show in full how the rules in force now score the article.")
 @click.pass_context
 def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
-    """Show why a stored article (id or URL) was tagged: rules, terms, spans, score."""
+    """Show why a stored article (id or URL) was tagged: rules with their weights, terms, spans, score.
+
+    When the rules in force now are another version than the one the article
+    was tagged with, both scores are shown (and the current tagging in full
+    with --current, or when they differ in verdict).
+    """
+    from core.errors import RuleError
     from monitor.service import stored_fields, stored_tagging
     from rules import format_tagging
 
@@ -327,23 +400,55 @@ def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
         changes = store.tag_changes(row["id"])
     marks = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("«", "»")
     fields = stored_fields(row)
+    try:
+        ruleset = app.ruleset()
+    except RuleError as exc:  # the stored explanation is still worth showing
+        ruleset = None
+        click.echo(f"monitor: the rules in force do not load ({len(exc.problems)} problems; see `monitor rules check`)",
+                   err=True)
+    stored = stored_tagging(row)
+    stored_version = row["rules_version"] or "?"
     click.echo(f"[{row['id']}] {row['title']}")
     click.echo(f"{row['link']}  ({row['feed_name']}, published {row['published']})")
-    click.echo(f"tagged with rules version {row['rules_version'] or '?'}")
-    click.echo(format_tagging(stored_tagging(row), fields, open_mark=marks[0], close_mark=marks[1]))
+    click.echo(f"tagged with rules version {stored_version}"
+               + (" (weights shown are those of the rules in force now)" if ruleset is not None else ""))
+    click.echo(format_tagging(stored, fields, rules=ruleset, open_mark=marks[0], close_mark=marks[1]))
     for c in changes:
         click.echo(f"  {c['at']}: tag {c['tag']} {c['change']} (rules {c['rules_version'] or '?'})")
-    if current:
-        ruleset = app.ruleset()
+    if ruleset is None:
+        return
+    now = ruleset.evaluate(fields)
+    if ruleset.version == stored_version and not current:
+        click.echo(f"\nthe rules in force now are the same version ({ruleset.version})")
+        return
+    verdict = "FLAGGED" if now.flagged else "not flagged"
+    if ruleset.version != stored_version:
+        click.echo(f"\nscore with rules {stored_version} (stored): {stored.score:g}; "
+                   f"with rules {ruleset.version} (in force now): {now.score:g}, {verdict}"
+                   f" (threshold {ruleset.threshold:g})")
+    if current or now.flagged != stored.flagged or now.score != stored.score:
         click.echo(f"\nwith the rules in force now (version {ruleset.version}):")
-        click.echo(format_tagging(ruleset.evaluate(fields), fields, threshold=ruleset.threshold, rules=ruleset,
+        click.echo(format_tagging(now, fields, threshold=ruleset.threshold, rules=ruleset,
                                   open_mark=marks[0], close_mark=marks[1]))
+
+
+_SINCE = re.compile(r"^\s*(\d{1,6})\s*([hdwy])\s*$")
+_SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_since(text: str) -> int:
+    """'30d', '4w', '1y', '12h' -> seconds (a year is 365 days)."""
+    m = _SINCE.match(text)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a period like 12h, 30d, 4w or 1y")
+    return int(m.group(1)) * _SINCE_UNITS[m.group(2)]
 
 
 @rules.command("backtest")
 @click.option("--rules", "rule_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Candidate rule file(s) (default: the rules in force).")
-@click.option("--since", default=None, help="Only articles first seen within this long, e.g. 30d (default: all).")
+@click.option("--since", default=None,
+              help="Only articles published within this long: 12h, 30d, 4w or 1y (default: all).")
 @click.option("--apply", is_flag=True, help="Re-tag the articles for real and record every tag added or removed.")
 @click.option("--examples", default=5, show_default=True, help="Examples to show per kind of change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -354,7 +459,6 @@ def rules_backtest(
     """Re-evaluate stored articles with the current or a candidate rule set and show the difference."""
     from datetime import timedelta
 
-    from monitor.config import parse_duration
     from monitor.service import backtest
 
     app = app_of(ctx)
@@ -363,10 +467,10 @@ def rules_backtest(
     start = None
     if since:
         try:
-            start = now - timedelta(seconds=parse_duration(since))
+            start = now - timedelta(seconds=parse_since(since))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-    result = backtest(app.config, ruleset, since=start, now=now, apply=apply)
+    result = backtest(app.config, ruleset, since=None, published_since=start, now=now, apply=apply)
     r = result.report
     if as_json:
         out = r.to_dict()
@@ -374,7 +478,8 @@ def rules_backtest(
         out["applied"] = result.applied
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"{r.articles} stored articles re-evaluated with rules version {ruleset.version}")
+    period = f" published in the last {since.strip()}" if since else ""
+    click.echo(f"{r.articles} stored articles{period} re-evaluated with rules version {ruleset.version}")
     click.echo(f"flagged: {r.flagged_before} before, {r.flagged_after} after "
                f"(+{len(r.newly_flagged)} newly flagged, -{len(r.no_longer_flagged)} no longer flagged)")
     rows = r.tag_rows()

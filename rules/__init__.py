@@ -7,11 +7,11 @@ for the query language.
 
 from rules.backtest import BacktestReport, compare
 from rules.engine import Rule, RuleSet, build_ruleset
-from rules.explain import highlight, format_tagging, snippets
+from rules.explain import format_tagging, highlight, snippets
 from rules.load import default_rule_files, load_rules
 from rules.measure import EvalReport, evaluate_labels, read_labels
 from rules.query import QueryError, parse_query
-from rules.suggest import Suggestion, suggest_terms
+from rules.suggest import Proposal, Suggestion, propose_rules, suggest_terms
 
 __all__ = [
     "BacktestReport",
@@ -19,6 +19,7 @@ __all__ = [
     "QueryError",
     "Rule",
     "RuleSet",
+    "Proposal",
     "Suggestion",
     "build_ruleset",
     "compare",
@@ -28,6 +29,7 @@ __all__ = [
     "highlight",
     "load_rules",
     "parse_query",
+    "propose_rules",
     "read_labels",
     "snippets",
     "suggest_terms",

@@ -45,7 +45,21 @@ from typing import Any
 import ahocorasick
 
 from core.types import Match, Tagging
-from rules.query import FIELDS, And, Near, Node, Not, Or, Term, all_terms, fold, positive_terms, render
+from rules.query import (
+    FIELDS,
+    LEAD_WORDS,
+    And,
+    Count,
+    Near,
+    Node,
+    Not,
+    Or,
+    Term,
+    all_terms,
+    fold,
+    positive_terms,
+    render,
+)
 
 DEFAULT_THRESHOLD = 2.0
 DEFAULT_TITLE_WEIGHT = 1.5
@@ -54,12 +68,18 @@ DEFAULT_TITLE_WEIGHT = 1.5
 # so "OpenAI's" and "Microsoft-backed" are one word each. The definition:
 # `_FieldText.word_starts` finds the same words faster (a test holds them equal).
 _WORD = re.compile(r"\w+(?:['\-]\w+)*")
+_PLAIN = re.compile(r"\w+$")
 
 # Hit keys: term id << _FIELD_BITS | index of the field in FIELDS.
 _FIELD_BITS = 3
 _FIELD_MASK = (1 << _FIELD_BITS) - 1
 assert len(FIELDS) <= 1 << _FIELD_BITS
 _TITLE = FIELDS.index("title")
+_TEXT = FIELDS.index("text")
+# "lead" hits are the text's hits in its first LEAD_WORDS words (see `RuleSet._lead`);
+# their matches name the field they are in, "text", so they highlight there.
+_LEAD = FIELDS.index("lead")
+_FIELD_NAMES = tuple("text" if f == "lead" else f for f in FIELDS)
 # A sorted row becomes a Match in C: reorder its fields, then build the named
 # tuple without its Python-level __new__ (about half the cost).
 _match_fields = itemgetter(3, 4, 5, 1, 2)
@@ -73,11 +93,12 @@ class Rule:
     name: str
     tags: tuple[str, ...]
     query: str
-    weight: float
+    weight: float  # below 0 for a penalty rule
     node: Node
     source: str = ""
     file: str = ""
     line: int | None = None
+    title_weight: float | None = None  # None: the rule set's
 
 
 @dataclass
@@ -202,8 +223,11 @@ class RuleSet:
         title_weight: float = DEFAULT_TITLE_WEIGHT,
         aliases: Mapping[str, Sequence[str]] | None = None,
         files: Sequence[str] = (),
+        warnings: Sequence[str] = (),
     ):
         self.rules: tuple[Rule, ...] = tuple(rules)
+        # What `rules check` shows: likely mistakes that still load (see `rules.load`).
+        self.warnings = tuple(warnings)
         self.threshold = float(threshold)
         self.title_weight = float(title_weight)
         self.aliases: dict[str, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
@@ -237,7 +261,7 @@ class RuleSet:
             source, values = gen.function(rule)
             shape = shapes.get(source)
             if shape is None:
-                namespace: dict[str, Any] = {}
+                namespace: dict[str, Any] = {"_count": _count}
                 exec(compile(source, "<rule>", "exec"), namespace)
                 shape = shapes[source] = namespace["rule"]
             self._fns.append(FunctionType(shape.__code__, shape.__globals__, "rule", tuple(values)))
@@ -246,14 +270,15 @@ class RuleSet:
         for key, indexes in key_rules.items():
             self._key_rules[key] = tuple(self._fns[i] for i in indexes)
         self._nears = gen.nears
+        self._lead_keys = frozenset(k for keys in gen.all_keys() for k in keys if k & _FIELD_MASK == _LEAD)
         self._automaton = self._build_automaton(gen.terms)
 
     def _build_automaton(self, terms: Sequence[Term]) -> ahocorasick.Automaton | None:
         by_pattern: dict[str, list[_Check]] = {}
         for tid, term in enumerate(terms):
-            pattern, check = self._pattern(term, tid << _FIELD_BITS)
-            # "gpt-4" and "gpt 4", "=IPO" and "ipo" share a pattern; the re-check tells them apart.
-            by_pattern.setdefault(pattern, []).append(check)
+            for pattern, check in self._patterns(term, tid << _FIELD_BITS):
+                # "gpt-4" and "gpt 4", "=IPO" and "ipo" share a pattern; the re-check tells them apart.
+                by_pattern.setdefault(pattern, []).append(check)
         if not by_pattern:
             return None
         automaton = ahocorasick.Automaton()
@@ -268,6 +293,27 @@ class RuleSet:
         automaton.make_automaton()
         return automaton
 
+    def _patterns(self, term: Term, base: int) -> list[tuple[str, _Check]]:
+        """The term's pattern and, for a phrase of two words, the two words joined.
+
+        ``"data center"`` also finds "datacenter" and ``"Open AI"`` "OpenAI"
+        (hyphenated forms it finds anyway: a hyphen and a space are the same
+        between words). Only two-word phrases of plain words are joined:
+        longer ones rarely occur joined, and their joins read as other words.
+        """
+        out = [self._pattern(term, base)]
+        words = term.key.replace("-", " ").split(" ")
+        if len(words) == 2 and all(_PLAIN.match(w) for w in words):
+            joined = Term(
+                text=term.text.replace("-", " ").replace(" ", ""),
+                key="".join(words),
+                exact=term.exact.replace("-", " ").replace(" ", "") if term.exact is not None else None,
+                prefix=term.prefix,
+                fields=term.fields,
+            )
+            out.append(self._pattern(joined, base))
+        return out
+
     def _pattern(self, term: Term, base: int) -> tuple[str, _Check]:
         """A term's automaton pattern, and what a hit on it must still pass.
 
@@ -278,7 +324,8 @@ class RuleSet:
         is a prefix, a space behind (so it can only match at the end of
         one). Hits inside words, which dominate raw Aho-Corasick hits, are
         never produced. A term holding non-word characters is re-checked
-        against the folded text, a case-sensitive one against the text.
+        against the folded text, a case-sensitive one against the text, in
+        both cases with hyphens read as spaces.
         """
         key = term.key
         spaced = _word_space(key)
@@ -289,14 +336,18 @@ class RuleSet:
         if not term.prefix and not pattern.endswith(" "):
             pattern += " "
         needs_check = any(not (c.isalnum() or c == "_") for c in key)
-        folded = key if needs_check else None
-        return pattern, (len(pattern) - lead, len(key), folded, term.prefix, base, term.exact)
+        folded = key.replace("-", " ") if needs_check else None
+        exact = term.exact.replace("-", " ") if term.exact is not None else None
+        return pattern, (len(pattern) - lead, len(key), folded, term.prefix, base, exact)
 
     def _version(self) -> str:
         payload = {
             "threshold": self.threshold,
             "title_weight": self.title_weight,
-            "rules": [[r.name, list(r.tags), r.weight, render(r.node)] for r in self.rules],
+            "rules": [
+                [r.name, list(r.tags), r.weight, render(r.node)] + ([r.title_weight] if r.title_weight is not None else [])
+                for r in self.rules
+            ],
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:12]
@@ -316,6 +367,9 @@ class RuleSet:
             ft = texts[fi] = _normalise(raw)
             norm = ft.norm
             low = fold(norm)
+            # Hyphens read as spaces where a hit is re-checked: "data center" finds "data-center".
+            low_h = low.replace("-", " ") if "-" in low else low
+            norm_h: str | None = None
             spaced = ft.spaced = " " + _word_space(low) + " "
             # spaced[i] is low[i - 1]; `end` is where the pattern's last character is.
             for end, value in automaton.iter(spaced):
@@ -328,14 +382,33 @@ class RuleSet:
                 for back, length, folded, prefix, base, exact in value:
                     start = end - back
                     stop = start + length
-                    if folded is not None and (start < 0 or low[start:stop] != folded):
+                    if folded is not None and (start < 0 or low_h[start:stop] != folded):
                         continue
-                    if exact is not None and norm[start:stop] != exact:
-                        continue
+                    if exact is not None:
+                        if norm_h is None:
+                            norm_h = norm.replace("-", " ")
+                        if norm_h[start:stop] != exact:
+                            continue
                     if prefix:  # to the end of the word: the next space in `spaced`
                         stop = spaced.find(" ", stop + 1) - 1
                     hits[base | fi].append((start, stop))
+        if self._lead_keys and texts[_TEXT] is not None:
+            self._lead(hits, texts)
         return hits, texts
+
+    def _lead(self, hits: defaultdict[int, list[tuple[int, int]]], texts: list[_FieldText | None]) -> None:
+        """Add "lead" hits: the text hits of lead terms that start in the text's first LEAD_WORDS words."""
+        ft = texts[_LEAD] = texts[_TEXT]
+        assert ft is not None
+        starts = ft.word_starts()
+        cutoff = starts[LEAD_WORDS] if len(starts) > LEAD_WORDS else len(ft.norm) + 1
+        lead_keys = self._lead_keys
+        for key in [k for k in hits if k & _FIELD_MASK == _TEXT]:
+            lead_key = key - _TEXT + _LEAD
+            if lead_key in lead_keys:
+                found = [h for h in hits[key] if h[0] < cutoff]
+                if found:
+                    hits[lead_key] = found
 
     def evaluate(self, fields: Mapping[str, str | None]) -> Tagging:
         """Score one article's fields (`title`, `text`, `author`, `url`, `feed`).
@@ -364,12 +437,14 @@ class RuleSet:
             rows = _to_original(rows, texts)
         matches = list(map(_as_match, map(_match_fields, rows)))
         score = round(score, 6)
+        # A penalty rule lowers its tags' weights; a tag left at 0 or below is not the article's.
+        tag_scores = {k: round(v, 6) for k, v in tag_scores.items() if round(v, 6) > 0}
         return Tagging(
             score=score,
             flagged=score >= self.threshold,
             tags=sorted(tag_scores),
             matches=matches,
-            tag_scores={k: round(v, 6) for k, v in tag_scores.items()},
+            tag_scores=tag_scores,
         )
 
     def rule(self, name: str) -> Rule | None:
@@ -420,6 +495,9 @@ class _Codegen:
         self._near_ids: dict[Near, int] = {}
         self._sides: dict[tuple[tuple[str, tuple[int, ...]], ...], tuple[tuple[str, tuple[int, ...]], ...]] = {}
         self._values: list[Any] = []
+
+    def all_keys(self) -> list[tuple[int, ...]]:
+        return list(self._keys.values())
 
     def keys(self, term: Term) -> tuple[int, ...]:
         found = self._keys.get((term.ident, term.fields))
@@ -472,7 +550,8 @@ class _Codegen:
         if _monotone(node):
             lines += ["        if not t:", "            return 0.0"]
         # A match in the title counts title_weight times the weight.
-        lines.append(f"        w = {self._value(rule.weight * self.title_weight)} if t == 3 else {self._value(rule.weight)}")
+        title_weight = rule.title_weight if rule.title_weight is not None else self.title_weight
+        lines.append(f"        w = {self._value(rule.weight * title_weight)} if t == 3 else {self._value(rule.weight)}")
         for tag in rule.tags:
             tag = self._value(tag)
             lines.append(f"        tag_scores[{tag}] = tag_scores.get({tag}, 0.0) + w")
@@ -496,6 +575,9 @@ class _Codegen:
             return "(" + " or ".join(self.truth(c) for c in node.children) + ")"
         if isinstance(node, Not):
             return f"(not {self.truth(node.child)})"
+        if isinstance(node, Count):
+            keys = tuple(k for t in _side_terms(node.child) for k in self.keys(t))
+            return f"(_count(H, {self._value(keys)}) >= {self._value(node.minimum)})"
         return f"({self._sides_present(node)} and N({self._value(self.near(node))}))"
 
     def _sides_present(self, node: Near) -> str:
@@ -520,7 +602,7 @@ class _Codegen:
                     f"{pad}if o:",
                     f"{pad}    t {'= 3' if fi == _TITLE else '|= 1'}",
                     f"{pad}    for s, e in o:",
-                    f"{pad}        {out}.append(({fi}, s, e, {name}, {label}, {self._value(FIELDS[fi])}))",
+                    f"{pad}        {out}.append(({fi}, s, e, {name}, {label}, {self._value(_FIELD_NAMES[fi])}))",
                 ]
             return lines
         if isinstance(node, And):
@@ -538,6 +620,8 @@ class _Codegen:
             return lines
         if isinstance(node, Not):
             return []
+        if isinstance(node, Count):  # only collected once its truth is tested
+            return [line for t in _side_terms(node.child) for line in self.collect(t, name, out, depth)]
         return [
             f"{pad}if {self._sides_present(node)}:",
             f"{pad}    for fi, s, e, label, field in N({self._value(self.near(node))}):",
@@ -555,6 +639,8 @@ class _Codegen:
             return frozenset(self.keys(node))
         if isinstance(node, Not):
             return None
+        if isinstance(node, Count):
+            return self.cover(node.child)
         if isinstance(node, Or):
             out: set[int] = set()
             for c in node.children:
@@ -568,6 +654,17 @@ class _Codegen:
         if not covers:
             return None
         return min(covers, key=lambda c: (len(c), sorted(c)))
+
+
+def _count(hits: _Hits, keys: tuple[int, ...]) -> int:
+    """Distinct occurrences of any of these keys (two terms finding one span count once)."""
+    found: set[tuple[int, int, int]] = set()
+    for key in keys:
+        spans = hits.get(key)
+        if spans:
+            fi = key & _FIELD_MASK
+            found.update((fi, s, e) for s, e in spans)
+    return len(found)
 
 
 def _monotone(node: Node) -> bool:
@@ -605,7 +702,7 @@ class _Proximity:
         if found is None:
             hits = self.hits
             found = self.sides[id(terms)] = [
-                (key & _FIELD_MASK, s, e, label, FIELDS[key & _FIELD_MASK])
+                (key & _FIELD_MASK, s, e, label, _FIELD_NAMES[key & _FIELD_MASK])
                 for label, keys in terms
                 for key in keys
                 if key in hits

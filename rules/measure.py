@@ -12,7 +12,7 @@ Reads the labels file it is given; nothing else.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -143,6 +143,7 @@ class Miss:
 
     example: LabeledExample
     tagging: Tagging
+    rule_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def terms(self) -> dict[str, list[str]]:
         """Rule name -> the distinct terms that matched for it."""
@@ -164,19 +165,67 @@ class Miss:
         }
 
 
+def tag_reason(miss: Miss, tag: str, positive: bool) -> list[str]:
+    """Why an example is a false positive (``positive``) or negative of one tag.
+
+    For a false positive: the rules that gave the tag, with their terms. For
+    a false negative: "no rule matched", or which rules matched and what
+    they gave instead (too low a score, other tags), so an analyst sees what
+    was missing.
+    """
+    t = miss.tagging
+    terms = miss.terms()
+    if positive:
+        return [f"{rule}: {', '.join(ts)}" for rule, ts in terms.items() if miss.rule_tags.get(rule, ()) and
+                tag in miss.rule_tags[rule]] or [f"{rule}: {', '.join(ts)}" for rule, ts in terms.items()]
+    if not terms:
+        return ["no rule matched"]
+    if not t.flagged:
+        head = f"score {t.score:g} below the threshold"
+    else:
+        head = f"flagged, but as {', '.join(t.tags) or 'no tag'}, not {tag}"
+    return [head] + [f"{rule}: {', '.join(ts)}" for rule, ts in terms.items()]
+
+
 @dataclass
 class EvalReport:
     overall: Counts = field(default_factory=Counts)
     per_tag: dict[str, Counts] = field(default_factory=dict)
     false_positives: list[Miss] = field(default_factory=list)
     false_negatives: list[Miss] = field(default_factory=list)
+    # Per tag: (false positives, false negatives) among the examples with topics.
+    tag_misses: dict[str, tuple[list[Miss], list[Miss]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.overall.to_dict()
         out["per_tag"] = {t: c.to_dict() for t, c in sorted(self.per_tag.items())}
         out["false_positives"] = [m.to_dict() for m in self.false_positives]
         out["false_negatives"] = [m.to_dict() for m in self.false_negatives]
+        out["per_tag_misses"] = {
+            tag: {
+                "false_positives": [dict(m.to_dict(), why=tag_reason(m, tag, True)) for m in fps],
+                "false_negatives": [dict(m.to_dict(), why=tag_reason(m, tag, False)) for m in fns],
+            }
+            for tag, (fps, fns) in sorted(self.tag_misses.items())
+        }
         return out
+
+    def format_tags(self, tags: Sequence[str]) -> str:
+        """Each tag's false positives and negatives, with the rules behind them or what was missing."""
+        lines: list[str] = []
+        for tag in tags:
+            fps, fns = self.tag_misses.get(tag, ([], []))
+            c = self.per_tag.get(tag, Counts())
+            lines.append("")
+            lines.append(f"tag {tag}: precision {c.precision:.3f}  recall {c.recall:.3f}  "
+                         f"tp {c.tp}  fp {c.fp}  fn {c.fn}")
+            for title, misses, positive in (("false positives", fps, True), ("false negatives", fns, False)):
+                lines.append(f"  {title}: {len(misses)}")
+                for miss in misses:
+                    ex = miss.example
+                    lines.append(f"    [{ex.label}] {ex.title or ex.text[:70]!r} score {miss.tagging.score:g}")
+                    lines += [f"        {why}" for why in tag_reason(miss, tag, positive)]
+        return "\n".join(lines)
 
     def format_text(self) -> str:
         o = self.overall
@@ -209,16 +258,21 @@ def evaluate_labels(ruleset: RuleSet, examples: Sequence[LabeledExample]) -> Eva
     """Run the rule set over the examples and count hits and misses."""
     report = EvalReport()
     tags: set[str] = {t for ex in examples if ex.topics for t in ex.topics}
+    rule_tags = {r.name: r.tags for r in ruleset.rules}
     for ex in examples:
         tagging = ruleset.evaluate(ex.fields())
+        miss = Miss(ex, tagging, rule_tags)
         report.overall.add(ex.relevant, tagging.flagged)
         if tagging.flagged and not ex.relevant:
-            report.false_positives.append(Miss(ex, tagging))
+            report.false_positives.append(miss)
         elif ex.relevant and not tagging.flagged:
-            report.false_negatives.append(Miss(ex, tagging))
+            report.false_negatives.append(miss)
         if ex.topics is not None:
             for tag in tags:
                 truth = ex.relevant and tag in ex.topics
                 predicted = tagging.flagged and tag in tagging.tags
                 report.per_tag.setdefault(tag, Counts()).add(truth, predicted)
+                if truth != predicted:
+                    fps, fns = report.tag_misses.setdefault(tag, ([], []))
+                    (fps if predicted else fns).append(miss)
     return report

@@ -17,8 +17,13 @@ Syntax (see docs/rules.md for the analyst's reference):
 * ``a NEAR/n b``: an occurrence of ``a`` and one of ``b`` in the same field
   with at most ``n - 1`` words between them, in either order.
 * ``title:``, ``text:``, ``author:``, ``url:``, ``feed:`` scope a term, phrase,
-  alias or parenthesised group. Unscoped terms look in title and text.
+  alias or parenthesised group; ``lead:`` is the title plus the text's first
+  40 words. Unscoped terms look in title and text.
 * ``@name`` is the OR of the alias's entries.
+* ``count(x) >= n``: at least n occurrences of x.
+
+Words that look like mistyped operators (``and``, ``near/5``, ``OpenAI/3``)
+stay words to find and are reported as warnings, never reinterpreted.
 """
 
 from __future__ import annotations
@@ -29,9 +34,21 @@ from dataclasses import dataclass
 
 from core.errors import QueryError
 
-FIELDS: tuple[str, ...] = ("title", "text", "author", "url", "feed")
+# "lead" is not a field of an article: it is the title plus the first LEAD_WORDS
+# words of the text, written `lead:x`. A lead term looks in {"title", "lead"};
+# the engine turns the text's hits in its first words into "lead" hits.
+FIELDS: tuple[str, ...] = ("title", "text", "author", "url", "feed", "lead")
+SCOPES: tuple[str, ...] = ("title", "text", "lead", "author", "url", "feed")
 DEFAULT_FIELDS: frozenset[str] = frozenset({"title", "text"})
+LEAD_FIELDS: frozenset[str] = frozenset({"title", "lead"})
+LEAD_WORDS = 40
+# NEAR/n beyond this is refused: a window of 1,000 words is already "the same article".
+MAX_NEAR = 1000
+# A query longer than this is refused: no analyst writes one, and a generated
+# one would make loading slow (see docs/rules.md, "Limits").
+MAX_QUERY_CHARS = 4000
 MIN_PREFIX = 3  # "ai*" would match "aid", "aim", "air": too blunt to be a rule
+MAX_COUNT = 1000
 # Parentheses and NOTs nested deeper than this are refused: no real query
 # needs it, and it bounds the recursion of the parser and the engine.
 MAX_DEPTH = 32
@@ -97,6 +114,8 @@ class Term:
     def display(self) -> str:
         body = f'"{self.text}"' if " " in self.text else self.text
         body = ("=" if self.exact is not None else "") + body + ("*" if self.prefix else "")
+        if self.fields == LEAD_FIELDS:
+            return "lead:" + body
         if self.fields != DEFAULT_FIELDS:
             return "|".join(sorted(self.fields)) + ":" + body
         return body
@@ -124,7 +143,15 @@ class Near:
     distance: int
 
 
-Node = Term | And | Or | Not | Near
+@dataclass(frozen=True)
+class Count:
+    """``count(x) >= n``: at least n occurrences of x (a term, alias or OR-group of them)."""
+
+    child: Node
+    minimum: int
+
+
+Node = Term | And | Or | Not | Near | Count
 
 
 # ---------------------------------------------------------------- lexer
@@ -141,12 +168,17 @@ class _Tok:
 
 
 _NEAR = re.compile(r"NEAR/(\d+)$")
+_LOWER_NEAR = re.compile(r"near/\d+$", re.IGNORECASE)
+_WORD_SLASH = re.compile(r"(\w+)/(\d+)$")
+_LOWER_OPS = {"and": "AND", "or": "OR", "not": "NOT"}
 _FIELD = re.compile(r"([A-Za-z]+):")
 _ALIAS_NAME = re.compile(r"[A-Za-z0-9_-]+$")
 _STOP = set(' \t\r\n()"')
 
 
-def _lex(query: str) -> list[_Tok]:
+def _lex(query: str, warnings: list[tuple[str, int]] | None = None) -> list[_Tok]:
+    """Tokens of a query; a word that looks like a mistyped operator is kept
+    literal (a word to find), and said in ``warnings`` as (message, column)."""
     toks: list[_Tok] = []
     i, n = 0, len(query)
     while i < n:
@@ -187,8 +219,8 @@ def _lex(query: str) -> list[_Tok]:
         field = _FIELD.match(word)
         if field and not exact:
             name = field.group(1)
-            if name not in FIELDS:
-                raise QueryError(f"unknown field {name}: (fields are {', '.join(f + ':' for f in FIELDS)})", col)
+            if name not in SCOPES:
+                raise QueryError(f"unknown field {name}: (fields are {', '.join(f + ':' for f in SCOPES)})", col)
             toks.append(_Tok("FIELD", col, name))
             i += len(name) + 1
             if i >= n or query[i] in " \t\r\n)":
@@ -200,6 +232,8 @@ def _lex(query: str) -> list[_Tok]:
             m = _NEAR.match(word)
             if not m:
                 raise QueryError(f"{word!r} is not a proximity operator: write NEAR/n, e.g. NEAR/10", col)
+            if len(m.group(1)) > 6 or int(m.group(1)) > MAX_NEAR:
+                raise QueryError(f"{word}: the distance must be at most {MAX_NEAR} words", col)
             distance = int(m.group(1))
             if distance < 1:
                 raise QueryError("NEAR/0: the distance must be at least 1", col)
@@ -210,10 +244,27 @@ def _lex(query: str) -> list[_Tok]:
                 raise QueryError(f"bad alias reference {word!r}", col)
             toks.append(_Tok("ALIAS", col, name))
         else:
+            if warnings is not None and not exact:
+                _warn_operator_like(word, col, warnings)
             toks.append(_Tok("TERM", col, word, exact=exact))
         i = j
     toks.append(_Tok("EOF", n + 1))
     return toks
+
+
+def _warn_operator_like(word: str, col: int, warnings: list[tuple[str, int]]) -> None:
+    """Words that an analyst most likely meant as an operator (they stay words to find)."""
+    if word.lower() in _LOWER_OPS:
+        op = _LOWER_OPS[word.lower()]
+        warnings.append((f"{word!r} is searched as the word {word.lower()!r}; operators are upper case: "
+                         f"write {op} for the operator, or \"{word}\" to silence this", col))
+    elif _LOWER_NEAR.match(word):
+        warnings.append((f"{word!r} is searched as a word; write {word.upper()} for the proximity operator", col))
+    else:
+        m = _WORD_SLASH.match(word)
+        if m:
+            warnings.append((f"{word!r} is searched literally; did you mean {m.group(1)} NEAR/{m.group(2)} ...? "
+                             f"(write \"{word}\" to silence this)", col))
 
 
 # ---------------------------------------------------------------- terms
@@ -255,9 +306,11 @@ def alias_term(entry: str, fields: frozenset[str] = DEFAULT_FIELDS) -> Term:
 
 
 class _Parser:
-    def __init__(self, query: str, aliases: Mapping[str, Sequence[Term]]):
+    def __init__(
+        self, query: str, aliases: Mapping[str, Sequence[Term]], warnings: list[tuple[str, int]] | None = None
+    ):
         self.query = query
-        self.toks = _lex(query)
+        self.toks = _lex(query, warnings)
         self.pos = 0
         self.aliases = aliases
         self.depth = 0
@@ -291,7 +344,7 @@ class _Parser:
         while self.peek().kind == "OR":
             self.take()
             items.append(self.parse_and(scope))
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return items[0] if len(items) == 1 else _or(items)
 
     def parse_and(self, scope: frozenset[str] | None) -> Node:
         items = [self.parse_not(scope)]
@@ -326,19 +379,34 @@ class _Parser:
             left = Near(left, right, op.number)
         return left
 
+    def parse_count(self, tok: _Tok, scope: frozenset[str] | None) -> Node:
+        self.enter(self.take())
+        if self.peek().kind == "RP":
+            raise QueryError("empty parentheses", tok.col + 5)
+        child = self.parse_or(scope)
+        if self.peek().kind != "RP":
+            raise QueryError("unbalanced parenthesis: '(' is never closed", tok.col + 5)
+        self.take()
+        self.depth -= 1
+        if not _near_operand(child):
+            raise QueryError("count(...) takes a word, phrase, alias or (OR-group of them)", tok.col)
+        return Count(child, _count_minimum(self, tok))
+
     def parse_primary(self, scope: frozenset[str] | None) -> Node:
         tok = self.take()
         if tok.kind == "FIELD":
-            inner = frozenset({tok.value})
+            inner = LEAD_FIELDS if tok.value == "lead" else frozenset({tok.value})
             if scope is not None and scope != inner:
-                raise QueryError(
-                    f"field {tok.value}: inside {'/'.join(sorted(scope))}:(...) can never match", tok.col
-                )
+                outer = "lead" if scope == LEAD_FIELDS else "/".join(sorted(scope))
+                raise QueryError(f"field {tok.value}: inside {outer}:(...) can never match", tok.col)
             if self.peek().kind not in ("TERM", "ALIAS", "LP"):
                 raise QueryError(f"field {tok.value}: must be followed by a term, phrase, alias or group", tok.col)
             return self.parse_primary(inner)
         fields = scope if scope is not None else DEFAULT_FIELDS
         if tok.kind == "TERM":
+            nxt = self.peek()
+            if tok.value == "count" and not tok.quoted and not tok.exact and nxt.kind == "LP" and nxt.col == tok.col + 5:
+                return self.parse_count(tok, scope)
             return make_term(tok.value, exact=tok.exact, quoted=tok.quoted, fields=fields, col=tok.col)
         if tok.kind == "ALIAS":
             if tok.value not in self.aliases:
@@ -364,6 +432,34 @@ class _Parser:
         raise QueryError(f"{tok.kind} has nothing on its left", tok.col)
 
 
+def _count_minimum(parser: _Parser, at: _Tok) -> int:
+    """The ``>= n`` after ``count(...)``, written ``>= 2`` or ``>=2``."""
+    tok = parser.take()
+    text = tok.value if tok.kind == "TERM" and not tok.quoted else ""
+    if text == ">=":
+        tok = parser.take()
+        text = ">=" + (tok.value if tok.kind == "TERM" and not tok.quoted else "")
+    m = re.fullmatch(r">=(\d{1,6})", text)
+    if not m:
+        raise QueryError("count(...) must be followed by >= n, e.g. count(@openai) >= 2", at.col)
+    n = int(m.group(1))
+    if not 1 <= n <= MAX_COUNT:
+        raise QueryError(f"count(...) >= {n}: n must be from 1 to {MAX_COUNT}", at.col)
+    return n
+
+
+def _or(items: Sequence[Node]) -> Node:
+    """An OR with nested ORs spliced in: `(@ms OR Azure)` is one OR of terms, so it can be a NEAR operand."""
+    flat: list[Node] = []
+    for item in items:
+        if isinstance(item, Or):
+            flat.extend(item.children)
+        else:
+            flat.append(item)
+    unique = tuple(dict.fromkeys(flat))
+    return unique[0] if len(unique) == 1 else Or(unique)
+
+
 def _rescope(term: Term, fields: frozenset[str]) -> Term:
     return Term(term.text, term.key, term.exact, term.prefix, fields)
 
@@ -383,7 +479,7 @@ def can_match_positively(node: Node) -> bool:
     match by absence alone (``NOT Azure``) would break that, and is also
     never what an analyst means.
     """
-    if isinstance(node, (Term, Near)):
+    if isinstance(node, (Term, Near, Count)):
         return True
     if isinstance(node, Not):
         return False
@@ -392,9 +488,20 @@ def can_match_positively(node: Node) -> bool:
     return all(can_match_positively(c) for c in node.children)
 
 
-def parse_query(query: str, aliases: Mapping[str, Sequence[Term]] | None = None) -> Node:
-    """Parse one query; aliases map a name to its terms (see `alias_term`)."""
-    node = _Parser(query, aliases or {}).parse()
+def parse_query(
+    query: str,
+    aliases: Mapping[str, Sequence[Term]] | None = None,
+    warnings: list[tuple[str, int]] | None = None,
+) -> Node:
+    """Parse one query; aliases map a name to its terms (see `alias_term`).
+
+    Words that look like mistyped operators (``and``, ``near/5``,
+    ``OpenAI/3``) stay words to find; when ``warnings`` is given, each is
+    appended to it as (message, column).
+    """
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}", 1)
+    node = _Parser(query, aliases or {}, warnings).parse()
     if not can_match_positively(node):
         raise QueryError("query matches only by what is absent (NOT alone): add a term it must find", 1)
     return node
@@ -413,6 +520,8 @@ def positive_terms(node: Node) -> list[Term]:
         elif isinstance(n, Near):
             walk(n.left)
             walk(n.right)
+        elif isinstance(n, Count):
+            walk(n.child)
 
     walk(node)
     return out
@@ -427,7 +536,7 @@ def all_terms(node: Node) -> list[Term]:
         elif isinstance(n, (And, Or)):
             for c in n.children:
                 walk(c)
-        elif isinstance(n, Not):
+        elif isinstance(n, (Not, Count)):
             walk(n.child)
         else:
             walk(n.left)
@@ -447,4 +556,6 @@ def render(node: Node) -> str:
         return "(" + " OR ".join(render(c) for c in node.children) + ")"
     if isinstance(node, Not):
         return "NOT " + render(node.child)
+    if isinstance(node, Count):
+        return f"count({render(node.child)}) >= {node.minimum}"
     return f"({render(node.left)} NEAR/{node.distance} {render(node.right)})"

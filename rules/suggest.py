@@ -1,10 +1,14 @@
 """Suggesting rule terms: words and phrases distinctive of a document.
 
-TF-IDF of the document's words and 2-3 word phrases against a background:
-texts the caller passes in (e.g. stored articles) or, without them, a small
-built-in background of everyday news sentences written for this project.
-Pure: strings in, ranked suggestions out. It only proposes; an analyst
-decides what becomes a rule.
+Each of the document's words and 2-3 word phrases is scored
+
+    score = count in the document x ln(1 / share of background articles using it)
+
+(TF-IDF): a term the document repeats and ordinary news rarely uses ranks
+first. The background is texts the caller passes in (the stored articles)
+or, without them, the rough shares of `rules.background`, a list of common
+news words written for this project. Pure: strings in, ranked suggestions
+out. It only proposes; an analyst decides what becomes a rule.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from rules.background import share as background_share
+from rules.engine import Rule, RuleSet
+from rules.measure import LabeledExample
+from rules.query import QueryError, alias_term, all_terms, fold, parse_query
 
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*|\$\d+(?:\.\d+)?")
 
@@ -27,53 +36,6 @@ STOPWORDS = frozenset(
     new one two three s t said says say still yet even much many well back way ways also's it's here's what's
     while whether though although however since per via upon within without across around among like""".split()
 )
-
-# Everyday news of all kinds, written for this project, so that words common
-# in any news (company, market, year, billion) rank below the ones that make
-# a document distinctive.
-BACKGROUND: tuple[str, ...] = (
-    "The city council approved a new budget on Tuesday after a long debate about road repairs and school funding.",
-    "Shares of the retailer fell in early trading after the company cut its forecast for the holiday quarter.",
-    "The central bank kept interest rates unchanged and said inflation was cooling more slowly than expected.",
-    "A storm brought heavy rain and strong winds to the coast, and thousands of homes lost power overnight.",
-    "The home team won the final match of the season with a late goal in front of a sold-out stadium.",
-    "Researchers reported that a new drug slowed the progress of the disease in a small clinical trial.",
-    "The automaker said it would build a new factory and hire two thousand workers over the next three years.",
-    "Lawmakers introduced a bill that would require companies to disclose more about how they collect user data.",
-    "The startup raised money from venture investors and plans to expand into Europe next year.",
-    "The software company released an update that fixes security flaws and adds new features for users.",
-    "Analysts expect the chip maker to report higher revenue as demand for its products remains strong.",
-    "The airline cancelled hundreds of flights because of a staffing shortage and bad weather at its main hub.",
-    "A court ruled that the government had acted within its powers when it changed the regulation last year.",
-    "The company announced that its chief executive would step down at the end of the month after ten years.",
-    "Oil prices rose for a third day as traders worried about supply and a drop in inventories.",
-    "The museum opened an exhibition of early photography that draws on private collections from several countries.",
-    "Scientists found that the ice sheet is melting faster than models predicted a decade ago.",
-    "The telecom operator said its network outage was caused by a faulty update and has been fixed.",
-    "The streaming service raised its monthly price and said subscriber growth slowed in the last quarter.",
-    "The health ministry launched a campaign to encourage people to get vaccinated before winter.",
-    "The bank agreed to pay a fine to settle claims that it misled customers about fees on their accounts.",
-    "The tech giant unveiled a new phone with a faster processor, a better camera and longer battery life.",
-    "Investors are watching the market closely as the quarterly earnings season begins next week.",
-    "The regulator opened an investigation into whether the merger would reduce competition in the industry.",
-    "The university received a large gift to fund research on renewable energy and battery storage.",
-    "The election results were delayed after officials found problems with some of the voting machines.",
-    "The company said the acquisition would help it reach more customers and cut costs over time.",
-    "Police said the road will stay closed for several days while crews repair the damaged bridge.",
-    "The game developer delayed its next release to give the team more time to polish the story.",
-    "The report found that small businesses are struggling with higher rents and rising wages.",
-    "The group signed a partnership with a local supplier to source ingredients closer to home.",
-    "The online retailer said it would open more warehouses to speed up deliveries to rural areas.",
-    "The social network changed its rules on political ads ahead of the national vote.",
-    "Engineers tested the new rocket engine for several minutes without any problems.",
-    "The firm filed for a public listing and hopes to raise money from investors later this year.",
-    "A lawsuit accuses the manufacturer of selling products that did not meet safety standards.",
-    "The cloud provider said customers in one region saw slow service for several hours on Monday.",
-    "Executives told employees in a memo that the company would invest billions in new technology.",
-    "The nonprofit organisation runs programs that help young people find work in their communities.",
-    "The board voted to approve the deal, which still needs approval from shareholders and regulators.",
-)
-
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -126,7 +88,7 @@ def suggest_terms(document: str, background: Sequence[str] | None = None, *, top
     Phrases need to occur at least twice; a phrase's words are not listed
     again when the phrase itself ranks with the same count.
     """
-    docs = list(background) if background else list(BACKGROUND)
+    docs = list(background or ())
     df: Counter[tuple[str, ...]] = Counter()
     for doc in docs:
         df.update(set(_grams(_tokens(doc))))
@@ -143,9 +105,11 @@ def suggest_terms(document: str, background: Sequence[str] | None = None, *, top
     for gram, count in tf.items():
         if len(gram) > 1 and count < 2:
             continue
-        idf = math.log((1 + n_docs) / (1 + df[gram])) + 1.0
-        # Longer phrases are rarer by nature; a mild boost keeps them competitive.
-        scored.append((count * idf * (1 + 0.25 * (len(gram) - 1)), gram))
+        if docs:
+            used = (1 + df[gram]) / (1 + n_docs)
+        else:
+            used = background_share(tuple(w for w in gram if w not in STOPWORDS))
+        scored.append((count * math.log(1 / used), gram))
     scored.sort(key=lambda x: (-x[0], x[1]))
     out: list[Suggestion] = []
     taken: list[tuple[tuple[str, ...], int]] = []
@@ -164,3 +128,58 @@ def suggest_terms(document: str, background: Sequence[str] | None = None, *, top
 def _inside(small: tuple[str, ...], big: tuple[str, ...]) -> bool:
     n = len(small)
     return any(big[i : i + n] == small for i in range(len(big) - n + 1))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A whole candidate rule and what adding it changes on labeled examples."""
+
+    query: str
+    term: str
+    gained: int  # relevant examples it newly flags
+    false: int  # irrelevant examples it newly flags
+
+
+def propose_rules(
+    ruleset: RuleSet,
+    suggestions: Sequence[Suggestion],
+    examples: Sequence[LabeledExample],
+    *,
+    anchor: str,
+    distance: int = 15,
+) -> list[Proposal]:
+    """For each suggested term, the rule ``(anchor) NEAR/distance term`` measured on ``examples``.
+
+    Each candidate is added alone to ``ruleset`` with the threshold as its
+    weight (it flags by itself) and counted against the set without it:
+    relevant examples newly flagged, irrelevant ones newly flagged. Best
+    first (most gained, fewest false); candidates that change nothing are
+    left out.
+    """
+    aliases = {name: [alias_term(e) for e in entries] for name, entries in ruleset.aliases.items()}
+    before = [ruleset.evaluate(ex.fields()).flagged for ex in examples]
+    out: list[Proposal] = []
+    anchor_node = parse_query(anchor, aliases)
+    anchor_keys = {t.key for t in all_terms(anchor_node)}
+    for s in suggestions:
+        if fold(s.term) in anchor_keys:
+            continue
+        query = f"({anchor}) NEAR/{distance} {s.query}"
+        try:
+            node = parse_query(query, aliases)
+        except QueryError:
+            continue
+        rule = Rule(name="suggested", tags=("suggested",), query=query, weight=ruleset.threshold, node=node)
+        trial = RuleSet([*ruleset.rules, rule], threshold=ruleset.threshold, title_weight=ruleset.title_weight,
+                        aliases=ruleset.aliases)
+        gained = false = 0
+        for ex, was in zip(examples, before):
+            if not was and trial.evaluate(ex.fields()).flagged:
+                if ex.relevant:
+                    gained += 1
+                else:
+                    false += 1
+        if gained or false:
+            out.append(Proposal(query, s.term, gained, false))
+    out.sort(key=lambda p: (-(p.gained - p.false), p.false, p.query))
+    return out

@@ -645,8 +645,11 @@ class Store:
         cols = [d[0] for d in cur.description]
         return [_decode_article(dict(zip(cols, row))) for row in cur.fetchall()]
 
-    def iter_articles(self, since: datetime | None = None, batch: int = 500) -> Iterator[dict[str, Any]]:
-        """Every stored article (first seen at or after `since`), oldest first, in batches."""
+    def iter_articles(
+        self, since: datetime | None = None, batch: int = 500, *, published_since: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every stored article (first seen at or after `since`, published at or after
+        `published_since`), oldest first, in batches."""
         last = 0
         while True:
             where = "a.id > ?"
@@ -654,6 +657,9 @@ class Store:
             if since is not None:
                 where += " AND a.first_seen >= ?"
                 params.append(iso(since))
+            if published_since is not None:
+                where += " AND a.published >= ?"
+                params.append(iso(published_since))
             rows = self._articles_where(where, params, limit=batch)
             if not rows:
                 return

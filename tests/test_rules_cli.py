@@ -39,7 +39,7 @@ def test_check_through_a_real_process(tmp_path: Path, subprocess_env: dict[str, 
     assert ok.returncode == 0, ok.stderr
     assert "OK: 29 rules" in ok.stdout and "openai-ipo" in ok.stdout and "@openai = OpenAI" in ok.stdout
     broken = DATA / "rules" / "broken.toml"
-    bad = subprocess.run([sys.executable, "-m", "monitor", "rules", "check", str(broken)], env=subprocess_env,
+    bad = subprocess.run([sys.executable, "-m", "monitor", "rules", "check", "--rules", str(broken)], env=subprocess_env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
@@ -77,7 +77,7 @@ def test_test_command_with_candidate_rules(cwd: Path) -> None:
 def test_eval_json_and_text(cwd: Path) -> None:
     code, out = invoke("eval", str(DATA / "labeled.jsonl"), "--json")
     data = json.loads(out)
-    assert set(data) == {"precision", "recall", "f1", "tp", "fp", "fn", "tn", "per_tag", "false_positives",
+    assert set(data) == {"precision", "recall", "f1", "tp", "fp", "fn", "tn", "per_tag", "per_tag_misses", "false_positives",
                          "false_negatives"}
     assert data["tp"] + data["fn"] == 49 and data["fp"] + data["tn"] == 54
     assert "ipo" in data["per_tag"]
@@ -91,8 +91,9 @@ def test_suggest_lists_terms(cwd: Path) -> None:
     doc.write_text("Zephyrcorp plans an IPO. Zephyrcorp said the IPO could value it highly. Zephyrcorp grows.", "utf-8")
     code, out = invoke("suggest", str(doc), "--top", "3")
     lines = out.splitlines()
-    assert lines[0].split() == ["score", "count", "query"]
-    assert lines[1].split()[1:] == ["3", "Zephyrcorp"] and any(line.endswith(" =IPO") for line in lines)
+    assert lines[0] == "score = count in the document x ln(1 / share of background articles using the term)"
+    assert lines[1].split() == ["score", "count", "query"]
+    assert lines[2].split()[1:] == ["3", "Zephyrcorp"] and any(line.endswith(" =IPO") for line in lines)
 
 
 def test_init_writes_rules_and_points_a_new_config_at_them(cwd: Path) -> None:
@@ -138,3 +139,66 @@ def test_set_rule_files(before: str, after: str) -> None:
 def test_set_rule_files_refuses_what_it_cannot_edit_safely() -> None:
     with pytest.raises(MonitorError, match=r"could not set \[rules\] files"):
         set_rule_files('rules = { files = ["a.toml"] }\n', ["r.toml"])
+
+
+def test_check_takes_rules_option_and_positional_is_deprecated(cwd: Path) -> None:
+    shipped = str(default_rule_files()[0])
+    result = CliRunner().invoke(main, ["rules", "check", shipped], catch_exceptions=False)
+    assert result.exit_code == 0 and "OK: " in result.output
+    assert "`rules check FILE` is deprecated; write `rules check --rules FILE`" in result.output
+    code, out = invoke("check", "--rules", shipped)
+    assert code == 0 and "deprecated" not in out
+
+
+EVAL_RULES = """[[rules]]
+name = "ipo"
+tags = ["ipo"]
+query = 'OpenAI NEAR/5 IPO'
+weight = 2.0
+
+[[rules]]
+name = "cloud"
+tags = ["azure"]
+query = 'Azure'
+weight = 1.0
+"""
+
+
+def test_eval_tag_lists_each_tags_misses_with_the_reason(cwd: Path) -> None:
+    rules = cwd / "r.toml"
+    rules.write_text(EVAL_RULES, encoding="utf-8")
+    labels = cwd / "l.jsonl"
+    rows = [
+        {"id": "hit", "title": "OpenAI weighs an IPO", "relevant": True, "topics": ["ipo"]},
+        {"id": "fp", "title": "OpenAI denies IPO rumours", "relevant": False, "topics": []},
+        {"id": "silent", "title": "OpenAI may list its shares", "relevant": True, "topics": ["ipo"]},
+        {"id": "low", "title": "Azure and the IPO", "relevant": True, "topics": ["ipo", "azure"]},
+    ]
+    labels.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--tag", "ipo")
+    assert code == 0
+    section = out[out.index("tag ipo: "):].splitlines()
+    assert section[0].startswith("tag ipo: precision 0.500  recall 0.333")
+    assert section[1:4] == ["  false positives: 1", "    [fp] 'OpenAI denies IPO rumours' score 3",
+                            "        ipo: OpenAI, IPO"]
+    text = "\n".join(section)
+    assert "    [silent] 'OpenAI may list its shares' score 0\n        no rule matched" in text
+    assert "    [low] 'Azure and the IPO' score 1.5\n        score 1.5 below the threshold\n        cloud: Azure" in text
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--tag", "all")
+    assert "tag azure: " in out and "tag ipo: " in out
+    code, out = invoke("eval", str(labels), "--rules", str(rules), "--json")
+    data = json.loads(out)
+    assert data["per_tag_misses"]["ipo"]["false_negatives"][0]["why"] == ["no rule matched"]
+    bad = CliRunner().invoke(main, ["rules", "eval", str(labels), "--rules", str(rules), "--tag", "ipx"])
+    assert bad.exit_code == 2 and "no labeled example carries topic 'ipx' (topics: azure, ipo)" in bad.output
+
+
+def test_test_command_scores_feed_author_and_url_scopes(cwd: Path) -> None:
+    rules = cwd / "r.toml"
+    rules.write_text("threshold = 1.0\n[[rules]]\nname = 'wire'\ntags = ['t']\n"
+                     "query = 'feed:Reuters AND author:Smith AND url:openai'\n", encoding="utf-8")
+    args = ["test", "--rules", str(rules), "--text", "anything", "--feed", "Reuters Tech", "--author", "Jane Smith"]
+    code, out = invoke(*args, "--url", "https://x.example/openai-news")
+    assert code == 0 and "FLAGGED" in out.splitlines()[0]
+    code, out = invoke(*args, "--url", "https://x.example/other")
+    assert "not flagged" in out.splitlines()[0]

@@ -55,8 +55,8 @@ def test_broken_file_lists_every_problem_with_place() -> None:
         f"{f}:7: alias @empty must be a non-empty list of strings",
         f"{f}:12:10: rule unbalanced: unbalanced parenthesis: '(' is never closed",
         f"{f}:18:10: rule typo-alias: unknown alias @opnai",
-        f"{f}:23:10: rule typo-field: unknown field titel: (fields are title:, text:, author:, url:, feed:)",
-        f"{f}:29: rule bad-weight: weight must be a number above 0, not 'heavy'",
+        f"{f}:23:10: rule typo-field: unknown field titel: (fields are title:, text:, lead:, author:, url:, feed:)",
+        f"{f}:29: rule bad-weight: weight must be a number from -1000 to 1000 other than 0 (below 0 for a penalty rule), not 'heavy'",
         f"{f}:31: rule no-tags: missing tags (a list like tags = [\"ipo\"])",
         f"{f}:39: rule unbalanced: unknown key 'wieght' (did you mean weight?)",
         f"{f}:36: rule unbalanced: duplicate rule name (first defined at {f}:10)",
@@ -79,8 +79,8 @@ def test_a_bad_file_spoils_the_whole_set(tmp_path: Path) -> None:
     [
         ("threshold = \n", ":1:13: TOML syntax error: Invalid value"),
         ('[[rules]]\nname = "a"\nname = "b"\n', ":3:"),
-        ("threshold = -1\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":1: threshold must be a number above 0, not -1"),
-        ("title_weight = 0.5\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":1: title_weight must be a number of at least 1"),
+        ("threshold = -1\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":1: threshold must be a number above 0 and at most 10000, not -1"),
+        ("title_weight = 0.5\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":1: title_weight must be a number from 1 to 100, not 0.5"),
         ("aliases = 3\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":1: aliases must be a table"),
         ("[aliases]\n'a b' = ['x']\n[[rules]]\nname='a'\ntags=['t']\nquery='x'\n", ":2: alias 'a b': names use letters"),
         ("[aliases]\nx = ['ok', 'ai*']\n[[rules]]\nname='a'\ntags=['t']\nquery='@x'\n", ":2: alias @x: prefix 'ai*' is too short"),
@@ -89,7 +89,7 @@ def test_a_bad_file_spoils_the_whole_set(tmp_path: Path) -> None:
         ("[[rules]]\nname='a'\ntags=[]\nquery='x'\n", ":3: rule a: tags must be a non-empty list of strings"),
         ("[[rules]]\nname='a'\ntags=['t']\n", ":1: rule a: missing query"),
         ("[[rules]]\nname='a'\ntags=['t']\nquery=3\n", ":4: rule a: query must be a string"),
-        ("[[rules]]\nname='a'\ntags=['t']\nquery='x'\nweight=0\n", ":5: rule a: weight must be a number above 0, not 0"),
+        ("[[rules]]\nname='a'\ntags=['t']\nquery='x'\nweight=0\n", ":5: rule a: weight must be a number from -1000 to 1000 other than 0"),
         ("[[rules]]\nname='a'\ntags=['t']\nquery='x'\nsource=1\n", ":5: rule a: source must be a string"),
         ("[[rules]]\nname='a'\ntags=['t']\nquery='''\n(x OR\ny'''\n", ":4: rule a: unbalanced parenthesis: '(' is never closed (column 1 of the query)"),
         ("threshold = 2\n", ": no rules defined"),
@@ -114,7 +114,7 @@ def test_aliases_are_shared_and_must_be_unique(tmp_path: Path) -> None:
     assert load_rules([a, b]).evaluate({"text": "OpenAI"}).flagged is False  # weight 1 < threshold 2
     assert load_rules([a, b]).evaluate({"text": "OpenAI"}).score == 1.0
     dup = write(tmp_path, "c.toml", "[aliases]\nopenai = ['ChatGPT']\n")
-    assert problems([a, b, dup]) == [f"{dup}:2: alias @openai is already defined at {a}:2"]
+    assert problems([a, b, dup]) == [f"{dup}:2: alias @openai is already defined at {a}:2; add entries to it under [extend_aliases]"]
 
 
 def test_later_file_overrides_threshold_and_rule_names_are_global(tmp_path: Path) -> None:

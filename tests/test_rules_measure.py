@@ -154,5 +154,7 @@ def test_suggest_uses_the_background_given() -> None:
 
 @pytest.mark.skipif(not SEED.exists(), reason="shared seed not present")
 def test_suggest_on_the_seed_finds_its_subjects() -> None:
-    top = [s.query for s in suggest_terms(SEED.read_text(encoding="utf-8"), top=10)]
-    assert {"OpenAI", "Microsoft", "=IPO"} <= set(top)
+    top = [s.query for s in suggest_terms(SEED.read_text(encoding="utf-8"), top=25)]
+    assert {"OpenAI", "Microsoft", "=IPO"} <= set(top[:10])
+    # Words of any tech or business story are not what makes the seed distinctive.
+    assert not {"tech", "innovation", "companies", "future", "industry", "access"} & {q.lower() for q in top[:15]}

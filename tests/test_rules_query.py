@@ -29,7 +29,8 @@ CASES: list[tuple[str, dict[str, str], bool]] = [
     ('"$13 billion"', {"text": "US$13 billion"}, True),
     ("AT&T", {"text": "AT&T and others"}, True),
     ("AT&T", {"text": "AT T and others"}, False),
-    ('"GPT 4"', {"text": "GPT-4"}, False),
+    ('"GPT 4"', {"text": "GPT-4"}, True),  # a hyphen and a space are the same between words
+    ('"GPT 4"', {"text": "GPT/4"}, False),  # other punctuation is not
     ("OpenAI", {"text": "«OpenAI»"}, True),
     ("OpenAI", {"text": "🚀OpenAI"}, True),
     ("OpenAI", {"text": "「OpenAI」"}, True),
@@ -41,7 +42,8 @@ CASES: list[tuple[str, dict[str, str], bool]] = [
     ('"public benefit corporation"', {"text": "a public benefit corporation"}, True),
     ('"public benefit corporation"', {"text": "a public\n  benefit\tcorporation"}, True),
     ('"public benefit corporation"', {"text": "a public\u00a0benefit corporation"}, True),
-    ('"public benefit corporation"', {"text": "a public-benefit corporation"}, False),
+    ('"public benefit corporation"', {"text": "a public-benefit corporation"}, True),
+    ('"public benefit corporation"', {"text": "a publicbenefit corporation"}, False),  # only 2-word phrases join
     ('"public benefit corporation"', {"text": "public benefit corporations"}, False),
     ('"public benefit corporation"', {"text": "benefit corporation that is public"}, False),
     # case-sensitive terms
@@ -175,7 +177,10 @@ def test_a_thousand_parentheses_are_one_query_error_not_a_crash() -> None:
         parse_query("(" * 1000 + "IPO" + ")" * 1000, {})
 
 
-def test_lowercase_operators_are_plain_words() -> None:
+def test_lowercase_operators_are_plain_words_with_a_warning() -> None:
+    warnings: list[tuple[str, int]] = []
+    parse_query("Microsoft and OpenAI", {}, warnings)
+    assert warnings and warnings[0][1] == 11 and "write AND" in warnings[0][0]
     # Analysts' tools use upper-case operators; "and" in a phrase-less query is a word.
     assert run("Microsoft and OpenAI", text="Microsoft and OpenAI").flagged
     assert not run("Microsoft and OpenAI", text="Microsoft with OpenAI").flagged

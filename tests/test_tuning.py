@@ -79,12 +79,48 @@ def test_backtest_reports_the_difference_and_apply_records_tag_changes(
     assert searched[0]["flagged"] is True and searched[0]["tags"] == ["investment"]
 
 
-def test_backtest_since_limits_the_articles(httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+def test_backtest_since_filters_by_published_time(httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    now = datetime.now(timezone.utc)
+    dated = [dict(IPO, date=format_datetime(now - timedelta(days=2))),
+             dict(AZURE, date=format_datetime(now - timedelta(days=20))),
+             dict(PLAIN, date=format_datetime(datetime(2012, 5, 1, tzinfo=timezone.utc)))]
+    httpserver.expect_request("/f").respond_with_data(rss(dated), content_type="application/rss+xml")
+    write_config(tmp_path, [httpserver.url_for("/f")])
+    assert monitor(subprocess_env, tmp_path, "poll").returncode == 0
+    counts = {}
+    for since in ("7d", "1w", "4w", "1y", None):
+        args = ["rules", "backtest", "--json"] + (["--since", since] if since else [])
+        counts[since] = json.loads(monitor(subprocess_env, tmp_path, *args).stdout)["articles"]
+    # All three were first seen today: the filter is on when they were published.
+    assert counts == {"7d": 1, "1w": 1, "4w": 2, "1y": 2, None: 3}
+    text = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "4w").stdout
+    assert text.startswith("2 stored articles published in the last 4w re-evaluated")
+    for bad_value in ("lately", "0d", "3m"):
+        bad = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", bad_value)
+        assert bad.returncode == 2 and "is not a period like 12h, 30d, 4w or 1y" in bad.stderr
+
+
+def test_explain_shows_weights_and_both_scores_when_the_rules_changed(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     polled(httpserver, tmp_path, subprocess_env)
-    proc = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "1d", "--json")
-    assert json.loads(proc.stdout)["articles"] == 3
-    bad = monitor(subprocess_env, tmp_path, "rules", "backtest", "--since", "lately")
-    assert bad.returncode == 2 and "--since" in bad.stderr
+    same = monitor(subprocess_env, tmp_path, "rules", "explain", IPO["link"]).stdout
+    assert "the rules in force now are the same version" in same
+    assert "openai-ipo [weight " in same
+    # Halve every weight: the stored article was tagged with the old version.
+    rules = tmp_path / "rules.toml"
+    rules.write_text(rules.read_text().replace("weight = 3.0", "weight = 0.5").replace("weight = 2.0", "weight = 0.5"))
+    changed = monitor(subprocess_env, tmp_path, "rules", "explain", IPO["link"])
+    assert changed.returncode == 0, changed.stderr
+    lines = changed.stdout.splitlines()
+    both = [line for line in lines if line.startswith("score with rules ")]
+    assert len(both) == 1 and "(stored): " in both[0] and "(in force now): " in both[0]
+    stored_score, now_score = (float(part.split(": ")[1].split(",")[0]) for part in both[0].split("; "))
+    assert now_score < stored_score
+    assert "with the rules in force now (version " in changed.stdout
 
 
 def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
@@ -112,6 +148,6 @@ def test_suggest_compares_with_stored_articles_once_there_are_enough(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[-1] == "(compared with 120 stored articles)"
-    assert lines[1].split()[-1] == "Quantumleaf"  # the stored feeds already say Zephyrcorp all the time
+    assert lines[2].split()[-1] == "Quantumleaf"  # the stored feeds already say Zephyrcorp all the time
     builtin = monitor(subprocess_env, tmp_path, "rules", "suggest", str(doc), "--background", "builtin")
     assert builtin.stdout.splitlines()[-1] == "(compared with the built-in sample)"

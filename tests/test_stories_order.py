@@ -176,3 +176,16 @@ def test_on_the_real_corpus_no_story_spans_past_the_window_and_templates_do_not_
     assert not any("Outperform" in t for t in titles)  # the finanzen.net analyst ratings stay apart
     # Measured: 5 stories whose members share no distinctive title word (23 before the discount).
     assert len(faulty) <= 6, faulty
+
+
+def test_a_polled_feeds_template_does_not_group_its_items(httpserver: HTTPServer, tmp_path: Path) -> None:
+    firms = ["Western Digital", "Gartner", "PayPal", "Fiserv", "Global Payments", "Vantiv", "Total System Services",
+             "First Data"]
+    items = [{"title": f"{f} Outperform", "link": f"https://ratings.example/{n}", "guid": f"r{n}",
+              "date": format_datetime(T0 + timedelta(minutes=n)),
+              "text": f"Der Analyst Capital Markets hat die Einstufung fuer {f} auf Outperform mit einem Kursziel belassen"}
+             for n, f in enumerate(firms)]
+    httpserver.expect_request("/ratings").respond_with_data(rss(items, title="Ratings"), content_type="application/rss+xml")
+    cfg = load_config(write_config(tmp_path, [httpserver.url_for("/ratings")]))
+    poll_once(cfg, now=T0 + timedelta(hours=1))
+    assert len(partition(cfg.storage_path)) == len(firms)

@@ -11,8 +11,12 @@ candidates, found with an index lookup; the period scope keeps the rows a
 lookup reads to a few weeks of articles, so placing an article costs the
 same whether a thousand or a million are stored. Candidates are then judged
 by `same_story` (the exact Jaccard overlap of the fingerprints, plus title
-overlap for the less similar) and by the time window. The MinHash only
-decides who meets whom; no estimate decides a pair.
+overlap for the less similar) and by the story's span: at most the window
+from its first article to its last (`StoryBook`). The shingles a feed
+repeats across one fetch are its template and are dropped first
+(`template_shingles`, `distinctive_key`); an article matching several
+stories merges them, so arrival order does not split a story. The MinHash
+only decides who meets whom; no estimate decides a pair.
 
 How to wire it (pipeline + storage)
 -----------------------------------
@@ -25,8 +29,10 @@ Before writing an article::
 
 Inside the write, the store finds the stored articles sharing a band key within
 the window (``Store.story_candidates``) and the ingest decider
-(``monitor.ingest.place_stories``) calls ``choose_story`` among them and the
-batch's own new articles (None: start a new story).
+(``monitor.ingest.place_stories``) calls ``StoryBook.place`` among them and the
+batch's own new articles (a new story when none fits), after
+``monitor.ingest.discount_template`` has dropped the fetch's template.
+``choose_story`` is the one-candidate-list form, without spans or merging.
 
 The digest and `monitor stories` use the presentation helpers on a story's
 members: `lead` (best title: highest score, then earliest), `also_covered`,

@@ -172,6 +172,10 @@ def naive(conn: sqlite3.Connection, items: list[st.Draft], seconds: float) -> tu
     return (time.perf_counter() - t0) / done, done, compared / done
 
 
+def json_rows() -> list[dict]:
+    return [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def fixture_accuracy() -> tuple[float, float, int, int, int]:
     rows = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
     items = [st.Draft(r["title"], r["text"], datetime.fromisoformat(r["published"])) for r in rows]
@@ -187,13 +191,55 @@ def fixture_accuracy() -> tuple[float, float, int, int, int]:
     return p, r, len(rows), unrelated, pairs
 
 
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds" / "wellformed"
+
+
+def corpus_grouping(root: Path = CORPUS) -> tuple[int, int, list[tuple[list[str], list[str]]]]:
+    """Group the real corpus (each feed file one fetch); (items, multi-member stories, faulty stories).
+
+    A faulty story is one `stories.story_faults` finds wrong: longer than the
+    window, or holding a member whose distinctive title words meet no other
+    member's. Returns each faulty story's faults and titles.
+    """
+    from monitor.clean import to_article
+    from monitor.parse import FeedError, parse_feed
+
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    drafts: list[st.Draft] = []
+    feeds: list[str] = []
+    distinct: list[set[str]] = []
+    for path in sorted(root.iterdir()):
+        try:
+            parsed = parse_feed(path.read_bytes(), "https://corpus.invalid/")
+        except FeedError:
+            continue
+        arts = [to_article(e, base_url="https://corpus.invalid/", fetched_at=now) for e in parsed.entries]
+        drafts += [st.Draft(a.title, a.text, a.published) for a in arts]
+        feeds += [path.name] * len(arts)
+        distinct += st.distinctive_title_words([a.title for a in arts])
+    got = st.group_in_memory(drafts, feeds=feeds)
+    stories: dict[int, list[int]] = {}
+    for i, g in enumerate(got):
+        stories.setdefault(g, []).append(i)
+    multi = [m for m in stories.values() if len(m) > 1]
+    faulty = []
+    for m in multi:
+        faults = st.story_faults([(drafts[i].published, drafts[i].title, distinct[i]) for i in m], window=WINDOW)
+        if faults:
+            faulty.append((faults, [drafts[i].title for i in m]))
+    return len(drafts), len(multi), faulty
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--new", type=int, default=10000)
     ap.add_argument("--naive-seconds", type=float, default=20.0)
+    ap.add_argument("--corpus-only", action="store_true", help="only the real-corpus and fixture figures")
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.corpus_only:
+        args.sizes = ""
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"num_perm={st.NUM_PERM} bands={st.BANDS}x{st.ROWS} rows, keys scoped to {st.PERIOD.days}-day periods "
           f"({2 * st.BANDS} index rows per article), window {WINDOW.days} days")
     print("stored bulk: RANDOM signatures (not shingled texts), 365 days; 500 planted stories with real signatures")
@@ -215,6 +261,15 @@ def main() -> None:
     print(f"\nfixtures ({count} articles): pairwise precision {p:.2f}, recall {r:.2f}; "
           f"different stories within the window sharing a band key by chance: {unrelated}/{pairs} pairs "
           f"({unrelated / pairs:.1%})")
+    p, r = st.pair_accuracy([x["group"] for x in json_rows()], st.group_in_memory(
+        [st.Draft(x["title"], x["text"], datetime.fromisoformat(x["published"])) for x in json_rows()],
+        feeds=[x["outlet"] for x in json_rows()]))
+    print(f"fixtures, each outlet's template discounted: pairwise precision {p:.2f}, recall {r:.2f}")
+    if CORPUS.is_dir():
+        count, multi, faulty = corpus_grouping()
+        print(f"corpus ({count} items): {multi} stories of 2+ items, {len(faulty)} faulty")
+        for faults, titles in faulty:
+            print(f"  {'; '.join(faults)}: {' | '.join(t[:40] for t in titles[:5])}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,14 @@ from core.types import (
     Tagging,
     content_hash,
 )
-from monitor.stories import ArticleSig, StorySig, choose_story, unpack
+from monitor.stories import (
+    ArticleSig,
+    StoryBook,
+    StorySig,
+    distinctive_key,
+    template_shingles,
+    unpack,
+)
 from storage import Feed, FeedUpdate, SaveStats, Store
 
 # Dates a story window can be computed around: an article dated earlier
@@ -185,22 +192,45 @@ def decide_entries(
     return intents
 
 
+def discount_template(intents: Sequence[EntryIntent], fetch_keys: Sequence[StoryKey | None]) -> None:
+    """Drop the feed's template shingles from each new article's story key, before candidates are looked up.
+
+    The template is what recurs across the whole fetch (`fetch_keys`: every
+    item's key, old ones too), so it is the same whichever items are new; the
+    stored fingerprint is the distinctive one, so a later article compares
+    with it the same way whichever feed arrived first.
+    """
+    fps = [unpack(k.signature) for k in fetch_keys if k is not None]
+    template = template_shingles(fps)
+    if not template:
+        return
+    for intent in intents:
+        if intent.action == "new" and intent.story is not None:
+            intent.story = distinctive_key(intent.story, template, intent.article.published)
+
+
 def place_stories(
     intents: Sequence[EntryIntent],
     candidates: Mapping[int, Sequence[StoryCandidate]],
     *,
     window: timedelta,
-) -> None:
+    spans: Mapping[int, tuple[datetime, datetime]] | None = None,
+) -> dict[int, set[int]]:
     """The story each new article joins: a stored one, one started earlier in this batch, or a new one.
 
     `candidates` maps an intent's position to the stored articles sharing its
-    band keys. Articles of the same batch are candidates for each other, so
-    a feed carrying two reports of one event groups them on the first poll.
-    Sets ``story_id`` or ``new_story`` on the intents (and leaves articles
-    without a story key alone).
+    band keys; `spans` gives their stories' (first, last) published times, so
+    no story grows past `window` from its first article. Articles of the same
+    batch are candidates for each other, so a feed carrying two reports of
+    one event groups them on the first poll. An article that is the same
+    story as members of several stories merges them (`StoryBook`). Sets
+    ``story_id`` or ``new_story`` on the intents (and leaves articles without
+    a story key alone); returns the stored stories to merge: survivor ->
+    the stories it absorbs.
     """
-    batch: list[tuple[StorySig, set[str], int]] = []  # (signature, band keys, pending story index)
-    started = 0
+    book = StoryBook(window, spans)
+    batch: list[tuple[StorySig, set[str]]] = []
+    refs: dict[int, int] = {}
     for n, intent in enumerate(intents):
         if intent.action != "new" or intent.story is None:
             continue
@@ -210,18 +240,19 @@ def place_stories(
             StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
             for c in candidates.get(n, ())
         ]
-        # Pending stories get negative ids so they never collide with stored ones.
-        pending = [sig for sig, keys, _ in batch if keys & bands]
+        # Pending stories get negative refs so they never collide with stored ones.
+        pending = [sig for sig, keys in batch if keys & bands]
         sig = unpack(intent.story.signature)
-        chosen = choose_story(ArticleSig(a.title, sig, a.published), stored + pending, window=window)
-        if chosen is None:
-            intent.new_story, story_ref = started, -(started + 1)
-            started += 1
-        elif chosen < 0:
-            intent.new_story, story_ref = -chosen - 1, chosen
+        refs[n] = book.place(ArticleSig(a.title, sig, a.published), stored + pending, new_ref=-(n + 1))
+        batch.append((StorySig(-(n + 1), refs[n], sig, a.title, a.published), bands))
+    started: dict[int, int] = {}
+    for n, ref in refs.items():
+        root = book.find(ref)
+        if root > 0:
+            intents[n].story_id = root
         else:
-            intent.story_id, story_ref = chosen, chosen
-        batch.append((StorySig(-(n + 1), story_ref, sig, a.title, a.published), bands, story_ref))
+            intents[n].new_story = started.setdefault(root, len(started))
+    return book.merged
 
 
 def _encodable(a: Article) -> bool:
@@ -271,10 +302,14 @@ def save_poll(
         intents = decide_entries(
             feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, kept_keys
         )
+        discount_template(intents, kept_keys)
         candidates = {
             n: store.story_candidates(intent.story.band_keys, around=intent.article.published, window=story_window)
             for n, intent in enumerate(intents)
             if intent.action == "new" and intent.story is not None
         }
-        place_stories(intents, candidates, window=story_window)
+        spans = store.story_spans({c.story_id for found in candidates.values() for c in found})
+        merges = place_stories(intents, candidates, window=story_window, spans=spans)
+        for survivor, absorbed in merges.items():
+            store.merge_stories(survivor, absorbed)
         return store.apply_poll(feed, update, intents, now=now, rules_version=rules_version, dropped=unstorable)

@@ -11,8 +11,12 @@ candidates, found with an index lookup; the period scope keeps the rows a
 lookup reads to a few weeks of articles, so placing an article costs the
 same whether a thousand or a million are stored. Candidates are then judged
 by `same_story` (the exact Jaccard overlap of the fingerprints, plus title
-overlap for the less similar) and by the time window. The MinHash only
-decides who meets whom; no estimate decides a pair.
+overlap for the less similar) and by the story's span: at most the window
+from its first article to its last (`StoryBook`). The shingles a feed
+repeats across one fetch are its template and are dropped first
+(`template_shingles`, `distinctive_key`); an article matching several
+stories merges them, so arrival order does not split a story. The MinHash
+only decides who meets whom; no estimate decides a pair.
 
 How to wire it (pipeline + storage)
 -----------------------------------
@@ -25,8 +29,10 @@ Before writing an article::
 
 Inside the write, the store finds the stored articles sharing a band key within
 the window (``Store.story_candidates``) and the ingest decider
-(``monitor.ingest.place_stories``) calls ``choose_story`` among them and the
-batch's own new articles (None: start a new story).
+(``monitor.ingest.place_stories``) calls ``StoryBook.place`` among them and the
+batch's own new articles (a new story when none fits), after
+``monitor.ingest.discount_template`` has dropped the fetch's template.
+``choose_story`` is the one-candidate-list form, without spans or merging.
 
 The digest and `monitor stories` use the presentation helpers on a story's
 members: `lead` (best title: highest score, then earliest), `also_covered`,
@@ -66,15 +72,17 @@ MAX_WINDOW = PERIOD
 LEAD_WORDS = 60  # a long body must not dilute a rewritten lead
 DEFAULT_WINDOW = timedelta(days=3)
 
-# same_story thresholds, tuned on tests/data/stories/articles.jsonl (see docs/benchmarks.md, ## Stories).
-# There, same-story pairs have estimated similarity 0.27-1.0 (rewrites 0.27-0.56, copies 0.75+) and
-# different stories published within 3 days of each other at most 0.20.
+# same_story thresholds, tuned on tests/data/stories/articles.jsonl (see docs/benchmarks.md, ## Stories),
+# on the fingerprints without each outlet's template shingles (what is stored: `distinctive_key`). There,
+# same-story pairs resemble each other 0.24-1.0 and different stories published within 3 days of each
+# other at most 0.12 (0.16 with the template words kept, as a fetch too small to show a template keeps
+# them).
 # - SIM_ALONE: this similar is the same story whatever the titles (copies; rewrites that keep the facts
 #   but not the headline words, e.g. "OpenAI hires new CFO" / "...names former bank executive as CFO").
-# - SIM_WITH_TITLE + TITLE_OVERLAP: between 0.25 and 0.35 the titles must also share a quarter of their
+# - SIM_WITH_TITLE + TITLE_OVERLAP: between 0.2 and 0.28 the titles must also share a quarter of their
 #   content words, which keeps apart two stories about the same companies (titles share 0.07-0.2).
-SIM_ALONE = 0.35
-SIM_WITH_TITLE = 0.25
+SIM_ALONE = 0.28
+SIM_WITH_TITLE = 0.2
 TITLE_OVERLAP = 0.25
 
 _MASK32 = 0xFFFFFFFF
@@ -367,6 +375,138 @@ def choose_story_from_rows(
     return choose_story(ArticleSig(title, unpack(signature_blob), published), cands, window=window)
 
 
+# --- feed template words ------------------------------------------------------------------------
+
+# A shingle is a feed's template when it recurs in at least this share of one fetch's items (and in at
+# least TEMPLATE_MIN of them; measured on the corpus, 0.2 left the 5 template-bodied items of a 5-item
+# JSON feed together, 0.05 strips a five-item developing story from a 100-item feed): "Outperform" in every finanzen.net analyst rating, "Brandmeldeanlagenalarm"
+# in a fire brigade's call-outs. Two items that share only such words are not one event. A story told
+# several times in one small feed reaches the count too, but it keeps its other words and still meets
+# the other outlets' articles.
+TEMPLATE_SHARE = 0.1
+TEMPLATE_MIN = 4
+
+
+def template_shingles(fingerprints: Sequence[Sequence[int]], *, share: float = TEMPLATE_SHARE,
+                      minimum: int = TEMPLATE_MIN) -> frozenset[int]:
+    """The shingles that recur across one fetch's items: the feed's template, not news."""
+    counts: dict[int, int] = {}
+    for fp in fingerprints:
+        for x in set(fp):
+            counts[x] = counts.get(x, 0) + 1
+    need = max(minimum, math.ceil(share * len(fingerprints)))
+    return frozenset(x for x, c in counts.items() if c >= need)
+
+
+def distinctive_key(key: StoryKey, template: frozenset[int], published: datetime) -> StoryKey:
+    """The story key without the feed's template shingles (the same key when it has none)."""
+    fp = unpack(key.signature)
+    kept = tuple(x for x in fp if x not in template)
+    if len(kept) == len(fp):
+        return key
+    return StoryKey(pack(kept), tuple(timed_band_keys(signature(kept), published)))
+
+
+def distinctive_title_words(titles: Sequence[str], *, share: float = TEMPLATE_SHARE,
+                            minimum: int = TEMPLATE_MIN) -> list[set[str]]:
+    """Each title's content words without those recurring across the feed's titles (the corpus check)."""
+    sets = [content_words(t) for t in titles]
+    counts: dict[str, int] = {}
+    for ws in sets:
+        for w in ws:
+            counts[w] = counts.get(w, 0) + 1
+    need = max(minimum, math.ceil(share * len(sets)))
+    return [{w for w in ws if counts[w] < need} for ws in sets]
+
+
+def story_faults(
+    members: Sequence[tuple[datetime, str, set[str]]], *, window: timedelta = DEFAULT_WINDOW
+) -> list[str]:
+    """What is wrong with one story's grouping of (published, title, distinctive title words) members.
+
+    A span past `window`; a member whose title is no other member's and whose
+    distinctive title words (see `distinctive_title_words`) meet no other
+    member's: two analyst ratings "Gartner Outperform" / "PayPal Outperform"
+    share only the feed's template. Empty when the story is sound.
+    """
+    faults = []
+    if len(members) > 1:
+        span = max(m[0] for m in members) - min(m[0] for m in members)
+        if span > window:
+            faults.append(f"spans {span}")
+        for i, (_, title, ws) in enumerate(members):
+            others = [m for j, m in enumerate(members) if j != i]
+            if not any(ws & o[2] or title == o[1] for o in others):
+                faults.append(f"{title[:60]!r} shares no distinctive title word with the others")
+                break
+    return faults
+
+
+# --- settling membership: bounded spans, bridged stories merged ---------------------------------
+
+
+class StoryBook:
+    """Stories being placed: their time spans, and the stories a bridging article merged.
+
+    A story spans at most `window` from its first article to its last, so a
+    chain of call-outs, each like the last, cannot drift on for days. An
+    article that is the same story as members of several stories merges them
+    (when the merged span still fits), so the grouping does not depend on
+    which feed's fetch finished first: arrival order decides only which id
+    survives. Story refs are ints; positive ones are stored stories, which
+    survive a merge before pending (negative) ones, and the lower id first.
+    """
+
+    def __init__(self, window: timedelta, spans: Mapping[int, tuple[datetime, datetime]] | None = None) -> None:
+        self.window = window
+        self.span: dict[int, tuple[datetime, datetime]] = dict(spans or {})
+        self.parent: dict[int, int] = {}
+        self.merged: dict[int, set[int]] = {}  # surviving stored story -> stored stories it absorbed
+
+    def find(self, ref: int) -> int:
+        root = ref
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while ref != root:
+            ref, self.parent[ref] = self.parent.get(ref, ref), root
+        return root
+
+    def _fits(self, span: tuple[datetime, datetime], when: datetime) -> tuple[datetime, datetime] | None:
+        first, last = min(span[0], when), max(span[1], when)
+        return (first, last) if last - first <= self.window else None
+
+    def place(self, new: ArticleSig, candidates: Sequence[StorySig], *, new_ref: int) -> int:
+        """The story ref the new article joins (`new_ref`, registered, when none fits), merges done."""
+        best: dict[int, float] = {}
+        for c in candidates:
+            if not same_story(new, c):
+                continue
+            root = self.find(c.story_id)
+            best[root] = max(best.get(root, 0.0), resemblance(new.signature, c.signature))
+        order = sorted(best, key=lambda r: (-best[r], r < 0, abs(r)))
+        target: int | None = None
+        span = (new.published, new.published)
+        for root in order:
+            theirs = self.span.get(root, span)
+            joined = self._fits((min(span[0], theirs[0]), max(span[1], theirs[1])), new.published)
+            if joined is None:
+                continue
+            span = joined
+            target = root if target is None else self._union(target, root)
+        if target is None:
+            target = new_ref
+        self.span[target] = span
+        return target
+
+    def _union(self, a: int, b: int) -> int:
+        keep, gone = sorted((a, b), key=lambda r: (r < 0, abs(r)))
+        self.parent[gone] = keep
+        if gone > 0 and keep > 0:
+            self.merged.setdefault(keep, set()).add(gone)
+            self.merged[keep] |= self.merged.pop(gone, set())
+        return keep
+
+
 # --- presenting ----------------------------------------------------------------------------------
 
 
@@ -451,33 +591,45 @@ class Draft:
     published: datetime
 
 
-def group_in_memory(items: Sequence[Draft], *, window: timedelta = DEFAULT_WINDOW) -> list[int]:
-    """Story id (0-based, in order of creation) of each item, placed in published order.
+def group_in_memory(
+    items: Sequence[Draft], *, window: timedelta = DEFAULT_WINDOW, feeds: Sequence[str] | None = None
+) -> list[int]:
+    """Story id (0-based, in order of first placement) of each item, placed in published order.
 
-    The same steps the store takes (time-scoped band keys -> candidates ->
-    `choose_story`), with a dict for the band index.
+    The same steps the store takes (each feed's template shingles dropped,
+    time-scoped band keys -> candidates -> `StoryBook.place`), with a dict
+    for the band index. `feeds` names each item's feed (one fetch each);
+    without it no template is discounted.
     """
+    keys = [story_key(it.title, it.text, it.published) for it in items]
+    if feeds is not None:
+        by_feed: dict[str, list[int]] = {}
+        for i, f in enumerate(feeds):
+            by_feed.setdefault(f, []).append(i)
+        for idx in by_feed.values():
+            template = template_shingles([unpack(keys[i].signature) for i in idx])
+            for i in idx:
+                keys[i] = distinctive_key(keys[i], template, items[i].published)
     index: dict[str, list[int]] = {}
     placed: list[StorySig | None] = [None] * len(items)
-    stories: list[int] = [-1] * len(items)
-    next_story = 0
+    refs: list[int] = [0] * len(items)
+    book = StoryBook(window)
     for i in sorted(range(len(items)), key=lambda j: (items[j].published, j)):
         it = items[i]
-        fp = fingerprint(it.title, it.text)
-        keys = timed_band_keys(signature(fp), it.published)
+        fp = unpack(keys[i].signature)
         seen: dict[int, None] = {}
-        for k in keys:
+        for k in keys[i].band_keys:
             for j in index.get(k, ()):
                 seen.setdefault(j, None)
         cands = [c for j in seen if (c := placed[j]) is not None]
-        story = choose_story(ArticleSig(it.title, fp, it.published), cands, window=window)
-        if story is None:
-            story, next_story = next_story, next_story + 1
-        stories[i] = story
-        placed[i] = StorySig(i, story, fp, it.title, it.published)
-        for k in keys:
+        refs[i] = book.place(ArticleSig(it.title, fp, it.published), cands, new_ref=i + 1)
+        placed[i] = StorySig(i, refs[i], fp, it.title, it.published)
+        for k in keys[i].band_keys:
             index.setdefault(k, []).append(i)
-    return stories
+    names: dict[int, int] = {}
+    for i in sorted(range(len(items)), key=lambda j: (items[j].published, j)):
+        names.setdefault(book.find(refs[i]), len(names))
+    return [names[book.find(r)] for r in refs]
 
 
 def pair_accuracy(expected: Sequence[str], got: Sequence[int]) -> tuple[float, float]:

@@ -517,6 +517,30 @@ class Store:
             for i, story, sig, title, pub, score, feed_id in cur.fetchall()
         ]
 
+    def story_spans(self, story_ids: Iterable[int]) -> dict[int, tuple[datetime, datetime]]:
+        """(first, last) published time of each of these stories."""
+        ids = sorted(set(story_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, first_seen, last_seen FROM stories WHERE id IN ({marks})", ids)
+        return {i: (datetime.fromisoformat(f), datetime.fromisoformat(last)) for i, f, last in rows.fetchall()}
+
+    def merge_stories(self, survivor: int, absorbed: Iterable[int]) -> None:
+        """Move the absorbed stories' articles into `survivor`, sum the counts, delete the absorbed rows."""
+        ids = sorted(set(absorbed) - {survivor})
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        self.db.execute(
+            "UPDATE stories SET first_seen = min(first_seen, (SELECT min(first_seen) FROM stories WHERE id IN "
+            f"({marks}))), last_seen = max(last_seen, (SELECT max(last_seen) FROM stories WHERE id IN ({marks}))), "
+            f"members = members + (SELECT sum(members) FROM stories WHERE id IN ({marks})) WHERE id = ?",
+            (*ids, *ids, *ids, survivor),
+        )
+        self.db.execute(f"UPDATE articles SET story_id = ? WHERE story_id IN ({marks})", (survivor, *ids))
+        self.db.execute(f"DELETE FROM stories WHERE id IN ({marks})", ids)
+
     def _update_article(
         self, article_id: int, a: Article, t: Tagging, digest: str, now: datetime, rules_version: str | None
     ) -> None:

@@ -45,10 +45,10 @@ def test_fixtures_cover_the_cases_the_issue_names() -> None:
 
 def test_pairwise_precision_and_recall_on_fixtures(grouping: dict[str, int]) -> None:
     precision, recall = st.pair_accuracy([r["group"] for r in ROWS], [grouping[r["id"]] for r in ROWS])
-    # Measured: precision 1.00, recall 0.95 (two rewrites that say "IPO" where the others say
-    # "stock market listing" are missed).
-    assert precision >= 0.95
-    assert recall >= 0.9
+    # Measured: precision 1.00, recall 1.00 (0.95 before the thresholds were set on distinctive
+    # fingerprints: two rewrites that say "IPO" where the others say "stock market listing" were missed).
+    assert precision == 1.0
+    assert recall >= 0.95
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import click
 from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
+from monitor.fulltext import FullTextSettings
 from core.errors import MonitorError
 from core.types import combined_text
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
@@ -52,6 +53,7 @@ def policy(config: Config) -> Policy:
 def open_store(config: Config, *, now: datetime) -> Store:
     store = Store(config.storage_path)
     store.sync_configured_feeds(((f.url, f.name, f.interval) for f in config.feeds), now=now)
+    store.set_feed_options((f.url, f.full_text, f.category) for f in config.feeds)
     return store
 
 
@@ -89,6 +91,7 @@ def poll_once(
             parser_pool=parser_pool,
             story_window=timedelta(days=config.story_window_days),
             stories=config.stories_enabled,
+            full_text=FullTextSettings(min_chars=config.full_text_min_chars),
         )
         if progress and sys.stderr.isatty() and feeds:
             with click.progressbar(length=len(feeds), label="Polling", file=sys.stderr) as bar:
@@ -232,7 +235,7 @@ def digest_items(rows: list[dict[str, Any]]) -> list[Any]:
             tags=list(r["tags"]),
             tag_scores=dict(r["tag_scores"]),
             matches=list(r["matches"]),
-            snippet_text=combined_text(r["summary_text"], r["content_text"]),
+            snippet_text=combined_text(r["summary_text"], r["content_text"], r.get("full_text", "")),
         )
         for r in rows
     ]
@@ -468,7 +471,7 @@ def stored_fields(row: dict[str, Any]) -> dict[str, str]:
 
     return rule_fields(
         title=row["title"],
-        text=combined_text(row["summary_text"], row["content_text"]),
+        text=combined_text(row["summary_text"], row["content_text"], row.get("full_text", "")),
         author=row["author"],
         url=row["url"],
         feed=row["feed_name"],

@@ -405,7 +405,9 @@ def feeds_import(ctx: click.Context, path: Path) -> None:
             if not f.url.startswith(("http://", "https://")):
                 click.echo(f"{path}: skipped {f.url!r}: not an http(s) URL", err=True)
                 continue
-            _, created = store.add_feed(f.url, now=utcnow(), name=f.title, source="opml")
+            feed, created = store.add_feed(f.url, now=utcnow(), name=f.title, source="opml")
+            if f.category and f.category != feed.category:
+                store.set_feed_options([(feed.url, bool(feed.full_text), f.category)])
             added += int(created)
     click.echo(f"Imported {path}: {added} new feeds, {len(listed) - added} already monitored or skipped.")
 
@@ -420,7 +422,7 @@ def feeds_export(ctx: click.Context, path: Path | None) -> None:
     with app_of(ctx).store() as store:
         rows = store.list_feeds()
     text = write_opml(
-        [OpmlFeed(f.url, f.name or f.title) for f in rows], title="partnership-monitor feeds", now=utcnow()
+        [OpmlFeed(f.url, f.name or f.title, f.category) for f in rows], title="partnership-monitor feeds", now=utcnow()
     )
     if path is None:
         click.echo(text, nl=False)

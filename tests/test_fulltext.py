@@ -300,3 +300,29 @@ def test_a_word_for_word_copy_in_a_feed_without_full_text_is_still_linked(httpse
     summary = poll_once(cfg, now=NOW + timedelta(minutes=1))
     b = next(f for f in summary.feeds if f.name == "B")
     assert (b.new, b.linked) == (0, 1)  # the hash is of the feed's words, not of the page fetched for A
+
+
+def test_m004_on_a_database_with_articles_keeps_them_searchable(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlite_utils import Database
+
+    from storage import Store
+    from storage.schema import migrations
+
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(path))
+    migrations.apply(db, stop_before="m004_full_text")
+    db.execute("INSERT INTO feeds (url, origin_url, added_at) VALUES ('https://a.example/f', 'https://a.example/f', '2026')")
+    db.execute(
+        "INSERT INTO articles (feed_id, guid, url, link, title, published, published_from_feed, first_seen, updated_at, "
+        "content_hash, summary_text) VALUES (1, 'g', 'https://a.example/1', 'https://a.example/1', 'Old one', "
+        "'2026-11-01T00:00:00+00:00', 1, '2026', '2026', 'h', 'zebra crossing')"
+    )
+    db.conn.commit()
+    db.conn.close()
+    with Store(path) as store:
+        assert [r["title"] for r in store.search("zebra")] == ["Old one"]
+        row = store.article("https://a.example/1")
+        assert (row["full_text"], row["full_text_error"]) == ("", None)
+        assert store.list_feeds()[0].full_text == 0 and store.list_feeds()[0].category is None

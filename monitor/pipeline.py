@@ -468,6 +468,8 @@ class Pipeline:
         edit keeps seeing it and a second poll fetches nothing.
         """
         work.pages_done = True
+        if not work.feed.full_text and self.full_text.min_chars <= 0:
+            return False  # the common case: not a word of the fetch is looked at
         wanted = [
             i for i, (a, _) in enumerate(work.items)
             if wants_page(feed_full_text=bool(work.feed.full_text), text_chars=len(a.text),

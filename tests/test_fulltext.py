@@ -326,3 +326,25 @@ def test_m004_on_a_database_with_articles_keeps_them_searchable(tmp_path: Path) 
         row = store.article("https://a.example/1")
         assert (row["full_text"], row["full_text_error"]) == ("", None)
         assert store.list_feeds()[0].full_text == 0 and store.list_feeds()[0].category is None
+
+
+def test_monitor_status_shows_why_a_page_was_not_retrieved(
+    httpserver: HTTPServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+
+    httpserver.expect_request("/story/gone").respond_with_data("no", status=404)
+    it = item(httpserver, "/story/gone")
+    config(tmp_path, serve_feed(httpserver, [it]))
+
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", *args], cwd=tmp_path, env=subprocess_env,
+            capture_output=True, text=True, timeout=120,
+        )
+
+    assert monitor("poll").returncode == 0
+    status = monitor("status")
+    assert status.returncode == 0, status.stderr
+    assert f"full text: 1 of 1 pages not retrieved, the summary is kept ({it['link']}: HTTP 404 NOT FOUND)" in status.stdout

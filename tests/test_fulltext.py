@@ -348,3 +348,6 @@ def test_monitor_status_shows_why_a_page_was_not_retrieved(
     status = monitor("status")
     assert status.returncode == 0, status.stderr
     assert f"full text: 1 of 1 pages not retrieved, the summary is kept ({it['link']}: HTTP 404 NOT FOUND)" in status.stdout
+    explain = monitor("rules", "explain", it["link"])
+    assert explain.returncode == 0, explain.stderr
+    assert "full text: not retrieved (HTTP 404 NOT FOUND); the rules saw the feed's text only" in explain.stdout

@@ -78,16 +78,34 @@ class Article:
     summary_text: str = ""
     content_html: str = ""
     content_text: str = ""
+    # The main text of the linked page (monitor.fulltext), when it was retrieved;
+    # full_text_error says why it was not, when it was tried and failed.
+    full_text: str = ""
+    full_text_error: str | None = None
 
     @cached_property
     def text(self) -> str:
-        """Summary and content as one clean text (what `text:` rules see).
+        """Summary, content and the page's full text as one clean text (what `text:` rules see).
 
-        Built once per article object, so tagging, the story key and the
-        content hash read the very same string; after pickling (worker
-        process to writer) it is rebuilt once from the same fields.
+        Built once per article object, so tagging and the story key read the
+        very same string; after pickling (worker process to writer) it is
+        rebuilt once from the same fields. Setting `full_text` later must
+        drop the cached value (`Article.set_full_text`).
         """
-        return combined_text(self.summary_text, self.content_text)
+        return combined_text(self.summary_text, self.content_text, self.full_text)
+
+    @property
+    def feed_text(self) -> str:
+        """The text as the feed delivered it, without the retrieved page.
+
+        The content hash is made of this: a page is fetched once, so a later
+        poll of the same entry (which has no full text) must hash the same.
+        """
+        return self.text if not self.full_text else combined_text(self.summary_text, self.content_text)
+
+    def set_full_text(self, text: str, error: str | None) -> None:
+        self.full_text, self.full_text_error = text, error
+        self.__dict__.pop("text", None)
 
     def __getstate__(self) -> dict[str, object]:
         # The combined text is derived: rebuilding it where the article is
@@ -97,17 +115,25 @@ class Article:
         return state
 
 
-def combined_text(summary_text: str, content_text: str) -> str:
-    """The one text `text:` match spans index into: summary then content, once each.
+def combined_text(summary_text: str, content_text: str, full_text: str = "") -> str:
+    """The one text `text:` match spans index into: summary, content, then the page's full text, once each.
 
-    Feeds often repeat the summary as the content's first paragraph; it is
+    Feeds often repeat the summary as the content's first paragraph, and a
+    page repeats what its feed carried; a text contained in the next is
     then kept once.
     """
     if content_text and summary_text:
         if summary_text in content_text:
-            return content_text
-        return summary_text + "\n" + content_text
-    return content_text or summary_text
+            text = content_text
+        else:
+            text = summary_text + "\n" + content_text
+    else:
+        text = content_text or summary_text
+    if full_text:
+        if not text or text in full_text:
+            return full_text
+        return text + "\n" + full_text
+    return text
 
 
 def content_hash(title: str, text: str) -> str:

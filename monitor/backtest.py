@@ -17,7 +17,7 @@ def stored_fields(row: dict[str, Any]) -> dict[str, str]:
     """The rule fields of a stored article, exactly as they were when it was tagged."""
     return rule_fields(
         title=row["title"],
-        text=combined_text(row["summary_text"], row["content_text"]),
+        text=combined_text(row["summary_text"], row["content_text"], row.get("full_text", "")),
         author=row["author"],
         url=row["url"],
         feed=row["feed_name"],

@@ -334,9 +334,20 @@ def feeds() -> None:
 @click.argument("url")
 @click.option("--name", help="Display name.")
 @click.option("--interval", help="Poll interval, e.g. 15m (default: [schedule] interval).")
+@click.option("--full-text", is_flag=True, help="Fetch each new entry's page and keep its main text.")
+@click.option("--category", help="Folder to file it under (written to OPML export).")
+@click.option("--no-discover", is_flag=True, help="Add the URL as given, without fetching it to find the feed.")
 @click.pass_context
-def feeds_add(ctx: click.Context, url: str, name: str | None, interval: str | None) -> None:
-    """Add a feed by URL."""
+def feeds_add(
+    ctx: click.Context,
+    url: str,
+    name: str | None,
+    interval: str | None,
+    full_text: bool,
+    category: str | None,
+    no_discover: bool,
+) -> None:
+    """Add a feed by URL; a site's page is searched for its feed."""
     from monitor.config import parse_duration
 
     if not url.startswith(("http://", "https://")):
@@ -347,9 +358,33 @@ def feeds_add(ctx: click.Context, url: str, name: str | None, interval: str | No
             seconds = parse_duration(interval)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--interval") from None
-    with app_of(ctx).store() as store:
+    app = app_of(ctx)
+    if not no_discover:
+        url = _discover(app, url)
+    with app.store() as store:
         feed, created = store.add_feed(url, now=utcnow(), name=name, interval=seconds)
-    click.echo(("Added " if created else "Already monitored: ") + f"{feed.display_name} ({feed.url})")
+        if full_text or category:
+            store.set_feed_options([(feed.url, full_text or bool(feed.full_text), category or feed.category)])
+    extras = ", full text" if full_text else ""
+    extras += f", in {category}" if category else ""
+    click.echo(("Added " if created else "Already monitored: ") + f"{feed.display_name} ({feed.url}){extras}")
+
+
+def _discover(app: App, url: str) -> str:
+    """The feed URL to add for `url`; says which one was chosen when it is not `url` itself."""
+    from monitor.discover import CheckFailed, discover_feed
+    from monitor.fetch import Fetcher
+    from monitor.service import fetch_settings
+
+    with Fetcher(fetch_settings(app.config)) as fetcher:
+        try:
+            found = discover_feed(fetcher, url, now=utcnow())
+        except CheckFailed as exc:
+            click.echo(f"monitor: could not check the URL ({exc}); adding it as given", err=True)
+            return url
+    if found.url != url:
+        click.echo(f"{url} is not a feed; chose {found.url}, found through {found.how}.")
+    return found.url
 
 
 @feeds.command("list")
@@ -360,7 +395,11 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     with app_of(ctx).store() as store:
         rows = store.list_feeds()
     if as_json:
-        click.echo(json.dumps([{"url": f.url, "name": f.display_name, "source": f.source, "interval": f.interval} for f in rows], indent=2))
+        click.echo(json.dumps([
+            {"url": f.url, "name": f.display_name, "source": f.source, "interval": f.interval,
+             "full_text": bool(f.full_text), "category": f.category}
+            for f in rows
+        ], indent=2))
         return
     for f in rows:
         click.echo(f"{f.url}\t{f.display_name}\t{f.source}")
@@ -403,7 +442,9 @@ def feeds_import(ctx: click.Context, path: Path) -> None:
             if not f.url.startswith(("http://", "https://")):
                 click.echo(f"{path}: skipped {f.url!r}: not an http(s) URL", err=True)
                 continue
-            _, created = store.add_feed(f.url, now=utcnow(), name=f.title, source="opml")
+            feed, created = store.add_feed(f.url, now=utcnow(), name=f.title, source="opml")
+            if f.category and f.category != feed.category:
+                store.set_feed_options([(feed.url, bool(feed.full_text), f.category)])
             added += int(created)
     click.echo(f"Imported {path}: {added} new feeds, {len(listed) - added} already monitored or skipped.")
 
@@ -418,7 +459,7 @@ def feeds_export(ctx: click.Context, path: Path | None) -> None:
     with app_of(ctx).store() as store:
         rows = store.list_feeds()
     text = write_opml(
-        [OpmlFeed(f.url, f.name or f.title) for f in rows], title="partnership-monitor feeds", now=utcnow()
+        [OpmlFeed(f.url, f.name or f.title, f.category) for f in rows], title="partnership-monitor feeds", now=utcnow()
     )
     if path is None:
         click.echo(text, nl=False)

@@ -412,6 +412,10 @@ def rules_explain(ctx: click.Context, article: str, current: bool) -> None:
     click.echo(f"{row['link']}  ({row['feed_name']}, published {row['published']})")
     click.echo(f"tagged with rules version {stored_version}"
                + (" (weights shown are those of the rules in force now)" if ruleset is not None else ""))
+    if row.get("full_text"):
+        click.echo(f"full text: {len(row['full_text']):,} characters from the page, seen by the rules")
+    elif row.get("full_text_error"):
+        click.echo(f"full text: not retrieved ({row['full_text_error']}); the rules saw the feed's text only")
     click.echo(format_tagging(stored, fields, rules=ruleset, open_mark=marks[0], close_mark=marks[1]))
     for c in changes:
         click.echo(f"  {c['at']}: tag {c['tag']} {c['change']} (rules {c['rules_version'] or '?'})")

@@ -67,6 +67,8 @@ class FeedSpec:
     url: str
     name: str | None = None
     interval: int | None = None  # seconds; None means the [schedule] default
+    full_text: bool = False  # fetch each new entry's page for its whole text (monitor.fulltext)
+    category: str | None = None  # a folder, as OPML export writes it
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class Config:
     alert_score: float | None = None
     alert_spikes: bool = False
     web: WebConfig = field(default_factory=WebConfig)
+    full_text_min_chars: int = 0  # [fulltext] min_chars: fetch the page of any entry with less text
 
     @property
     def rule_files(self) -> list[Path]:
@@ -286,7 +289,7 @@ def _closest(word: str, options: set[str]) -> str | None:
     return found[0] if found else None
 
 
-_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts", "web"}
+_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts", "web", "fulltext"}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
@@ -364,7 +367,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
             if not isinstance(item, dict):
                 r.problem(where, "must be a table with at least url = \"...\"")
                 continue
-            r.unknown(item, {"url", "name", "interval"}, where + ".")
+            r.unknown(item, {"url", "name", "interval", "full_text", "category"}, where + ".")
             url = r.get(item, "url", str, None, where + ".url")
             if url is None:
                 if "url" not in item:
@@ -379,7 +382,9 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
             seen.add(url)
             name = r.get(item, "name", str, None, where + ".name")
             feed_interval = r.duration(item, "interval", 0, where + ".interval") or None
-            feeds.append(FeedSpec(url, name, feed_interval))
+            full_text = r.get(item, "full_text", bool, False, where + ".full_text")
+            category = r.get(item, "category", str, None, where + ".category")
+            feeds.append(FeedSpec(url, name, feed_interval, full_text, category.strip() or None if category else None))
 
     rules_table = r.table(data, "rules")
     r.unknown(rules_table, {"files"}, "rules.")
@@ -426,6 +431,12 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     alert_spikes = r.get(alerts, "spikes", bool, False, "alerts.spikes")
 
     web = _read_web(r, r.table(data, "web"))
+    fulltext = r.table(data, "fulltext")
+    r.unknown(fulltext, {"min_chars"}, "fulltext.")
+    full_text_min_chars = r.get(fulltext, "min_chars", int, 0, "fulltext.min_chars")
+    if full_text_min_chars < 0:
+        r.problem("fulltext.min_chars", f"must be 0 (off) or a number of characters, got {full_text_min_chars}")
+        full_text_min_chars = 0
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -457,6 +468,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         alert_score=alert_score,
         alert_spikes=alert_spikes,
         web=web,
+        full_text_min_chars=full_text_min_chars,
     )
 
 

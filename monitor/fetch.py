@@ -235,9 +235,15 @@ class Fetcher:
             return sem
 
     def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None, now: datetime
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        now: datetime,
+        accept: str | None = None,
     ) -> FetchResult:
-        """GET a feed. Never raises for network or HTTP trouble; see FetchResult.error.
+        """GET a feed (or, with `accept`, another document). Never raises for network or HTTP trouble; see FetchResult.error.
 
         The total time limit runs from the moment this fetch gets its slot
         for the host: waiting behind other feeds of a busy host is not the
@@ -251,6 +257,8 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        if accept:
+            headers["Accept"] = accept
         watch = _Watch(s.total_timeout)
         _current.watch = watch
         try:
@@ -301,6 +309,9 @@ class Fetcher:
                     location = resp.headers.get("Location")
                     if resp.status_code in (301, 302, 303, 307, 308) and location:
                         nxt = urljoin(current, location.strip())
+                        if urlsplit(nxt).scheme.lower() not in ("http", "https"):
+                            result.status = resp.status_code
+                            raise _Abandon(f"redirect to a non-HTTP URL refused ({nxt[:200]})")
                         permanent = permanent and resp.status_code in (301, 308)
                         if nxt in visited:
                             result.status = resp.status_code

@@ -293,7 +293,7 @@ def save_poll(
     articles = [a for a, _, _ in kept]
     taggings = [t for _, t, _ in kept]
     kept_keys = [k for _, _, k in kept]
-    hashes = [content_hash(a.title, a.text) for a in articles]
+    hashes = [content_hash(a.title, a.feed_text) for a in articles]
     identities = identify(articles, hashes)
     with store.transaction():
         known = store.known_entries(feed.id, lookup_keys(identities))

@@ -21,8 +21,16 @@ from html import escape
 from typing import Any
 
 import feedparser
+import feedparser.encodings
 
 from core.errors import MonitorError
+
+# feedparser guesses a body's encoding with chardet - before trying UTF-8 -
+# whenever chardet happens to be importable (readability-lxml, the full-text
+# extractor, brings it in). Parsing must not change with what else is
+# installed, and chardet is pure Python (seconds on a large misdeclared
+# feed): keep feedparser's own fallbacks (utf-8, windows-1252, iso-8859-2).
+feedparser.encodings.lazy_chardet_encoding = None
 
 # A double-gzipped body (Content-Encoding undone once) is decompressed at
 # most to this size: the fetch cap already bounds what we were sent.

@@ -38,6 +38,12 @@ from core.types import Article, StoryKey, Tagging
 from monitor.clean import date_out_of_range, to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
+from monitor.fulltext import (
+    FullTextSettings,
+    failure_warning,
+    retrieve_pages,
+    wants_page,
+)
 from monitor.ingest import save_poll
 from monitor.parse import parse_feed
 from monitor.stories import DEFAULT_WINDOW, story_key
@@ -104,6 +110,7 @@ class _Work:
     update: FeedUpdate
     items: list[tuple[Article, Tagging]]
     story_keys: list[StoryKey] = field(default_factory=list)
+    pages_done: bool = False  # the full-text step ran (or had nothing to do)
 
 
 def rule_fields(*, title: str, text: str, author: str, url: str, feed: str) -> dict[str, str]:
@@ -279,6 +286,7 @@ class Pipeline:
         parser_pool: ParserPool | None = None,
         story_window: timedelta = DEFAULT_WINDOW,
         stories: bool = True,
+        full_text: FullTextSettings = FullTextSettings(),
     ):
         self.store = store
         self.fetcher = fetcher
@@ -289,6 +297,7 @@ class Pipeline:
         self.parser_pool = parser_pool
         self.story_window = story_window
         self.stories = stories
+        self.full_text = full_text
         self._cpu: Executor | None = None
         self.parsed_in_processes = 0  # feeds whose bodies a worker process parsed (for tests and logs)
         self._count_lock = threading.Lock()
@@ -340,7 +349,10 @@ class Pipeline:
                         if stop is not None and stop.is_set():
                             summary.interrupted = True
                             break
-                        report = self._write(fut.result(), now, ruleset.version)
+                        work = fut.result()
+                        if not work.pages_done and self._full_text_step(work, pool, pending, ruleset, now):
+                            continue  # written when its pages are in
+                        report = self._write(work, now, ruleset.version)
                         summary.feeds.append(report)
                         if on_feed_done is not None:
                             on_feed_done(report)
@@ -443,6 +455,76 @@ class Pipeline:
             except RuntimeError:  # the pool was shut down under us (a stop request)
                 pass
         return parse_clean_tag(ruleset, body, url, content_type, name, now, self.stories)
+
+    # ------------------------------------------------------------- full text
+
+    def _full_text_step(
+        self, work: _Work, pool: ThreadPoolExecutor, pending: set[Future[_Work]], ruleset: RuleSet, now: datetime
+    ) -> bool:
+        """In the writer thread: queue the pages this fetch needs; False when there are none.
+
+        Only pages of articles not stored yet are fetched; an entry whose
+        article is stored gets the stored full text back (no request), so an
+        edit keeps seeing it and a second poll fetches nothing.
+        """
+        work.pages_done = True
+        if not work.feed.full_text and self.full_text.min_chars <= 0:
+            return False  # the common case: not a word of the fetch is looked at
+        wanted = [
+            i for i, (a, _) in enumerate(work.items)
+            if wants_page(feed_full_text=bool(work.feed.full_text), text_chars=len(a.text),
+                          min_chars=self.full_text.min_chars)
+        ]
+        if not wanted:
+            return False
+        stored = self.store.full_texts_by_url({work.items[i][0].url for i in wanted})
+        reuse = {i: stored[work.items[i][0].url] for i in wanted if work.items[i][0].url in stored}
+        fetch = [i for i in wanted if work.items[i][0].url not in stored]
+        if not fetch and not any(text for text, _ in reuse.values()):
+            return False
+        pending.add(pool.submit(self._add_pages, work, fetch, reuse, ruleset, now))
+        return True
+
+    def _add_pages(
+        self, work: _Work, fetch: list[int], reuse: dict[int, tuple[str, str | None]], ruleset: RuleSet, now: datetime
+    ) -> _Work:
+        """In a poll thread: fetch the pages, then tag those articles (and key their stories) again."""
+        try:
+            links = {i: work.items[i][0].link for i in fetch}
+            pages = retrieve_pages(
+                self.fetcher,
+                [u for u in links.values() if u.startswith(("http://", "https://"))],
+                now=now,
+                workers=self.fetcher.settings.per_host,
+            )
+            failed: list[tuple[str, str]] = []
+            changed: list[int] = []
+            for i, link in links.items():
+                page = pages.get(link)
+                error = page.error if page else "the entry has no http(s) link"
+                work.items[i][0].set_full_text(page.text if page else "", error)
+                if error:
+                    failed.append((link or work.items[i][0].url, error))
+                else:
+                    changed.append(i)
+            for i, (text, error) in reuse.items():
+                if text:
+                    work.items[i][0].set_full_text(text, error)
+                    changed.append(i)
+            name = work.feed.name or work.update.title or work.feed.url
+            keyed = self.stories and len(work.story_keys) == len(work.items)
+            for i in changed:
+                article = work.items[i][0]
+                work.items[i] = (article, tag_article(ruleset, article, name))
+                if keyed:
+                    work.story_keys[i] = story_key(article.title, article.text, article.published)
+            note = failure_warning(failed, len(fetch))
+        except Exception as exc:
+            log.exception("internal error while retrieving full text for %s", work.feed.url)
+            note = f"full text not retrieved: internal error: {type(exc).__name__}: {exc}"
+        if note:
+            work.update.warning = f"{work.update.warning}; {note}" if work.update.warning else note
+        return work
 
     def _write(self, work: _Work, now: datetime, rules_version: str) -> FeedReport:
         feed, update = work.feed, work.update

@@ -37,6 +37,7 @@ from monitor.digest.select import (
     stories_of_day,
 )
 from monitor.fetch import Fetcher
+from monitor.fulltext import FullTextSettings
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from monitor.settings import fetch_settings, open_store, policy
 from monitor.status import feed_status, next_runs, status_extras
@@ -93,6 +94,7 @@ def poll_once(
             concurrency=config.concurrency,
             parser_pool=parser_pool,
             story_window=timedelta(days=config.story_window_days),
+            full_text=FullTextSettings(min_chars=config.full_text_min_chars),
             stories=config.stories_enabled,
         )
         if progress is not None and feeds:

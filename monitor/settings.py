@@ -35,4 +35,5 @@ def open_store(config: Config, *, now: datetime) -> Store:
     """Open the database for writing and bring the configured feeds into it."""
     store = Store(config.storage_path)
     store.sync_configured_feeds(((f.url, f.name, f.interval) for f in config.feeds), now=now)
+    store.set_feed_options((f.url, f.full_text, f.category) for f in config.feeds)
     return store

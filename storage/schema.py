@@ -197,6 +197,25 @@ def m002_stories(db: Database) -> None:
 
 
 @migrations()
+def m004_full_text(db: Database) -> None:
+    """The linked page's main text beside the feed's summary, and feed options from config, CLI and OPML.
+
+    `articles.full_text` holds the extracted page text ('' when none);
+    `full_text_error` why retrieval failed (NULL when it worked or was not
+    tried). The search index is rebuilt to cover the full text. A feed's
+    `full_text` asks for its pages, `category` is its OPML folder.
+    """
+    db.execute("ALTER TABLE articles ADD COLUMN full_text TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE articles ADD COLUMN full_text_error TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN full_text INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE feeds ADD COLUMN category TEXT")
+    db.table("articles").disable_fts()
+    db.table("articles").enable_fts(
+        ["title", "summary_text", "content_text", "full_text"], fts_version="FTS5", create_triggers=True
+    )
+
+
+@migrations()
 def m005_labels(db: Database) -> None:
     """An analyst's verdict on an article: relevant or not, and which tags it should have.
 

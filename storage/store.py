@@ -69,6 +69,8 @@ class Feed:
     removed: int
     added_at: str
     site_url: str | None = None
+    full_text: int = 0  # 1: retrieve each new entry's page (monitor.fulltext)
+    category: str | None = None  # the OPML folder it was filed under
 
     @property
     def display_name(self) -> str:
@@ -119,7 +121,8 @@ class SaveStats:
 
 _FEED_COLUMNS = (
     "id, url, origin_url, name, title, interval, source, etag, last_modified, last_status, http_status, "
-    "last_error, error_count, failing_since, last_fetched, last_ok, next_due, disabled, removed, added_at, site_url"
+    "last_error, error_count, failing_since, last_fetched, last_ok, next_due, disabled, removed, added_at, site_url, "
+    "full_text, category"
 )
 
 
@@ -278,6 +281,16 @@ class Store:
                 if feed.origin_url not in wanted and feed.url not in wanted:
                     self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
 
+    def set_feed_options(self, options: Iterable[tuple[str, bool, str | None]]) -> None:
+        """Set (url, full_text, category) on these feeds (found by current or original URL); others are left alone."""
+        with self._writing():
+            self.db.conn.executemany(
+                "UPDATE feeds SET full_text = ?1, category = ?2 WHERE id IN "
+                "(SELECT id FROM feeds WHERE url = ?3 UNION SELECT id FROM feeds WHERE origin_url = ?3) "
+                "AND (full_text IS NOT ?1 OR category IS NOT ?2)",
+                [(int(full), category, url) for url, full, category in options],
+            )
+
     def feeds_due(self, now: datetime) -> list[Feed]:
         """Feeds to poll now: active, not disabled, and due (or never polled)."""
         return self._feed_rows(
@@ -318,6 +331,23 @@ class Store:
                 f"SELECT url, min(id), feed_id FROM articles WHERE url IN ({_marks(chunk)}) GROUP BY url", chunk
             ).fetchall()
             found.update({url: KnownArticle(article_id, feed_id) for url, article_id, feed_id in rows})
+        return found
+
+    def full_texts_by_url(self, urls: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """(full_text, full_text_error) of the first stored article with each canonical URL.
+
+        A URL found here is not fetched again: its page was retrieved (or
+        tried) when the article was first stored.
+        """
+        found: dict[str, tuple[str, str | None]] = {}
+        for chunk in _chunks(list(urls)):
+            rows = self.db.execute(
+                "SELECT a.url, a.full_text, a.full_text_error FROM articles a JOIN "
+                f"(SELECT min(id) AS id FROM articles WHERE url IN ({_marks(chunk)}) GROUP BY url) first "
+                "ON first.id = a.id",
+                chunk,
+            ).fetchall()
+            found.update({url: (text, error) for url, text, error in rows})
         return found
 
     def articles_by_hash(self, hashes: Iterable[str], *, other_than_feed: int) -> dict[str, KnownArticle]:
@@ -409,8 +439,9 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO articles (feed_id, guid, url, link, title, author, published, published_from_feed, "
             "first_seen, updated_at, categories, summary_html, summary_text, content_html, content_text, "
-            "content_hash, score, flagged, tags, tag_scores, matches, rules_version, story_id, signature) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_hash, score, flagged, tags, tag_scores, matches, rules_version, story_id, signature, "
+            "full_text, full_text_error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 feed.id,
                 intent.key,
@@ -432,6 +463,8 @@ class Store:
                 rules_version,
                 story_id,
                 intent.story.signature if story_id is not None and intent.story else None,
+                a.full_text,
+                a.full_text_error,
             ),
         )
         article_id = int(cur.lastrowid or 0)
@@ -702,7 +735,7 @@ class Store:
                 id=r["id"], url=r["url"], link=r["link"] or "", title=r["title"], feed=r["feed_name"],
                 published=datetime.fromisoformat(r["published"]), score=r["score"], tags=list(r["tags"]),
                 tag_scores=dict(r["tag_scores"]), matches=list(r["matches"]),
-                text=combined_text(r["summary_text"], r["content_text"]), story_id=r["story_id"],
+                text=combined_text(r["summary_text"], r["content_text"], r["full_text"]), story_id=r["story_id"],
             )
             for r in rows
         ]

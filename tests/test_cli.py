@@ -103,7 +103,7 @@ def test_feeds_add_list_reset_remove_and_opml_round_trip(tmp_path: Path, subproc
         '<outline text="Two" type="rss" xmlUrl="https://two.example/rss"/></outline></body></opml>'
     )
     assert monitor(subprocess_env, tmp_path, "feeds", "import", str(opml)).returncode == 0
-    proc = monitor(subprocess_env, tmp_path, "feeds", "add", "https://three.example/atom", "--name", "Three", "--interval", "15m")
+    proc = monitor(subprocess_env, tmp_path, "feeds", "add", "https://three.example/atom", "--name", "Three", "--interval", "15m", "--no-discover")
     assert proc.returncode == 0 and "Added Three" in proc.stdout
     listed = json.loads(monitor(subprocess_env, tmp_path, "feeds", "list", "--json").stdout)
     assert [(f["url"], f["name"]) for f in listed] == [

@@ -69,8 +69,13 @@ def test_alias_term_from_the_missed_example(tmp_path: Path) -> None:
     config = config_with(tmp_path, RULES.replace("query = '@cloud'\nweight = 1.5", "query = '@cloud AND outage'\nweight = 2.0"))
     ruleset = load_rules(config.rule_files)
     examples = [ex("a", "Azure outage hits Europe", True), ex("b", "Datacenter outage hits Europe again", True)]
-    found = [s.edit.describe() for s in tuning.suggestions(config, ruleset, examples, None)]
-    assert any(d.startswith("add 'Datacenter' to alias @cloud") for d in found), found
+    found = tuning.suggestions(config, ruleset, examples, None)
+    # A word of the missed title joins the alias the rule lacked, and the measured effect says it fixes the miss.
+    # Which word ranks first depends on the background word list, so any of the missed title's own words will do.
+    words = {"Datacenter", "hits", "Europe", "again"}
+    fixes = [s for s in found if s.edit.kind == "alias-term" and s.edit.rule == "cloud" and s.edit.value in words]
+    assert fixes, [s.edit.describe() for s in found]
+    assert all(s.after.recall == 1.0 and s.before.recall == 0.5 for s in fixes)
 
 
 def test_apply_keeps_comments_and_refuses_an_edit_that_does_not_load(tmp_path: Path) -> None:

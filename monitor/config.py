@@ -20,9 +20,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
+from core.redact import redact_url
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_CONFIG_NAME = "monitor.toml"
@@ -149,6 +151,20 @@ class Config:
     alert_spikes: bool = False
 
     @property
+    def secrets(self) -> list[str]:
+        """Every configured value that must never be shown, logged or stored
+        (see core.redact): header values, the SMTP password, the webhook URL's
+        path and query (hook services put the token there), feed URL passwords."""
+        found: list[str] = list(self.digest.webhook_headers.values())
+        if self.digest.smtp and self.digest.smtp.password:
+            found.append(self.digest.smtp.password)
+        if self.digest.webhook_url:
+            parts = urlsplit(self.digest.webhook_url)
+            found += [p for p in (parts.path if parts.path != "/" else "", parts.query, parts.password or "") if p]
+        found += [p for p in (_url_password(f.url) for f in self.feeds) if p]
+        return found
+
+    @property
     def rule_files(self) -> list[Path]:
         """The rule files in force: the configured ones, else the shipped default."""
         if self.rule_files_configured is not None:
@@ -156,6 +172,13 @@ class Config:
         from rules import default_rule_files
 
         return default_rule_files()
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
@@ -444,10 +467,10 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
                     r.problem(where + ".url", "is missing", at=where)
                 continue
             if not re.match(r"^https?://[^/\s]+", url):
-                r.problem(where + ".url", f"{url!r} is not an http(s) URL")
+                r.problem(where + ".url", f"{redact_url(url)!r} is not an http(s) URL")
                 continue
             if url in seen:
-                r.problem(where + ".url", f"{url!r} is listed twice")
+                r.problem(where + ".url", f"{redact_url(url)!r} is listed twice")
                 continue
             seen.add(url)
             name = r.get(item, "name", str, None, where + ".name")
@@ -525,6 +548,27 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     )
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _header_problem(name: str, value: Any) -> str | None:
+    """Why an HTTP header cannot be sent as written, never quoting the value
+    (webhook headers carry tokens)."""
+    if not _HEADER_NAME.match(name):
+        return "is not a valid HTTP header name"
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if any(c in value for c in "\r\n\0"):
+        return "the value contains a line break or NUL, which HTTP headers cannot carry (the value is not shown)"
+    if value[:1].isspace() or value[-1:].isspace():
+        return "the value starts or ends with whitespace; remove it (the value is not shown)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "the value has characters outside Latin-1, which HTTP headers cannot carry (the value is not shown)"
+    return None
+
+
 def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
     r.unknown(
         table,
@@ -575,6 +619,17 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
             password = os.environ.get(password_env)
             if password is None:
                 r.problem("digest.smtp.password_env", f"environment variable {password_env} is not set")
+        username = r.get(smtp_table, "username", str, None, "digest.smtp.username")
+        # smtplib sends AUTH as ASCII: anything else raised a UnicodeEncodeError
+        # at the first digest, hours later. Say so now, without the value.
+        for key, value in (("username", username), ("password", password)):
+            if value is not None and not value.isascii():
+                at = "digest.smtp.password_env" if key == "password" and password_env else f"digest.smtp.{key}"
+                r.problem(
+                    at,
+                    f"the SMTP {key} contains non-ASCII characters, which SMTP login cannot send "
+                    "(the value is not shown)",
+                )
         if host and sender and recipients:
             smtp = SmtpConfig(
                 host=host,
@@ -583,7 +638,7 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
                 recipients=list(recipients),
                 starttls=r.get(smtp_table, "starttls", bool, True, "digest.smtp.starttls"),
                 ssl=r.get(smtp_table, "ssl", bool, False, "digest.smtp.ssl"),
-                username=r.get(smtp_table, "username", str, None, "digest.smtp.username"),
+                username=username,
                 password=password,
             )
 
@@ -597,7 +652,12 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
             r.problem("digest.webhook.url", "must be an http(s) URL")
             webhook_url = None
         headers = r.get(webhook, "headers", dict, {}, "digest.webhook.headers")
-        webhook_headers = {str(k): str(v) for k, v in headers.items()}
+        for name, value in headers.items():
+            what = _header_problem(name, value)
+            if what:
+                r.problem(f"digest.webhook.headers.{name}", what, at="digest.webhook.headers")
+            else:
+                webhook_headers[name] = value
 
     return DigestConfig(
         time=time,

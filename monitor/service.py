@@ -22,6 +22,7 @@ from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
 from core.errors import MonitorError
+from core.redact import redact_text
 from core.types import combined_text
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from storage import Feed, Store
@@ -427,6 +428,9 @@ def _send(config: Config, *, subject: str, text: str, html: str, json_text: str)
             )
         except MonitorError as exc:
             errors.append(f"email: {exc}")
+        except Exception as exc:  # a delivery bug must still land in delivery_error, not lose the record
+            log.exception("unexpected error while sending the digest by e-mail")
+            errors.append(f"email: unexpected {type(exc).__name__}")
     if config.digest.webhook_url:
         try:
             dv.post_webhook(
@@ -437,7 +441,11 @@ def _send(config: Config, *, subject: str, text: str, html: str, json_text: str)
             )
         except MonitorError as exc:
             errors.append(f"webhook: {exc}")
-    return "; ".join(errors) or None
+        except Exception as exc:  # as above
+            log.exception("unexpected error while posting the digest to the webhook")
+            errors.append(f"webhook: unexpected {type(exc).__name__}")
+    # Stored in digests.delivery_error and shown by `monitor status`: no secret may survive.
+    return redact_text("; ".join(errors), config.secrets) or None
 
 
 def retry_deliveries(config: Config, *, now: datetime, skip: set[str]) -> None:

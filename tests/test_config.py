@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import DEFAULT_FEEDS, load_config, locate_key, parse_duration
 from core.errors import ConfigError
+from monitor.config import DEFAULT_FEEDS, load_config, locate_key, parse_duration
 
 
 def write(tmp_path: Path, text: str, name: str = "monitor.toml") -> Path:

@@ -16,13 +16,18 @@ from typing import Any, TypeVar
 
 import click
 
-from core.errors import ConfigError, MonitorError, RuleError
+from core.errors import ConfigError, MonitorError, RuleError, StorageError
 from core.redact import RedactingFilter, Redactor
 from monitor.app import App, app_of, utcnow
 from monitor.app import table as _table
 from monitor.cli_rules import rules as rules_group
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# `poll` and `run --once`: 1 when every feed failed, 3 when the database could
+# not be written (what was fetched is not stored; nothing stored was lost).
+EXIT_ALL_FAILED = 1
+EXIT_NOT_STORED = 3
 
 # The process's one redactor: the log filter and the error lines below share
 # it, and the App adds the config's secrets to it when it loads the config.
@@ -81,13 +86,24 @@ def poll(ctx: click.Context, feed_urls: tuple[str, ...], poll_all: bool, due_onl
     from monitor.service import poll_once
 
     app = app_of(ctx)
-    summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(), progress=True)
+    try:
+        summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(), progress=True)
+    except StorageError as exc:  # could not even record which feeds to poll
+        click.echo(REDACT(f"monitor: NOT STORED: {exc}"), err=True)
+        ctx.exit(EXIT_NOT_STORED)
     click.echo(summary.line())
     for f in summary.feeds:
         if f.error:
             click.echo(REDACT(f"  failed: {f.name} ({f.url}): {f.error}"), err=True)
+    ctx.exit(_poll_exit_code(summary))
+
+
+def _poll_exit_code(summary: Any) -> int:
+    if summary.store_error:
+        return EXIT_NOT_STORED
     if summary.feeds and summary.failed == len(summary.feeds):
-        ctx.exit(1)
+        return EXIT_ALL_FAILED
+    return 0
 
 
 # ------------------------------------------------------------------- run
@@ -112,6 +128,8 @@ def run_command(ctx: click.Context, once: bool) -> None:
         click.echo(result.summary.line())
         for day in result.digests:
             click.echo(f"digest built for {day}")
+        if result.summary.store_error:  # cron must hear of a full disk
+            ctx.exit(EXIT_NOT_STORED)
         return
     ctx.exit(run_forever(app.config_path))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -64,6 +65,10 @@ class FeedReport:
 class PollSummary:
     feeds: list[FeedReport] = field(default_factory=list)
     interrupted: bool = False
+    # Set when the database refused a write (disk full, locked past the busy
+    # timeout, read-only): the round stopped there, and the CLI exits non-zero.
+    store_error: str | None = None
+    not_polled: int = 0  # feeds left for the next round because the store failed
 
     def count(self, *statuses: str) -> int:
         return sum(1 for f in self.feeds if f.status in statuses)
@@ -88,12 +93,67 @@ class PollSummary:
     def flagged(self) -> int:
         return sum(f.flagged for f in self.feeds)
 
+    def causes(self) -> list[tuple[str, int]]:
+        """Why feeds failed, grouped: [("connection refused", 5), ("HTTP 404", 3), ...], most first."""
+        counts: dict[str, int] = {}
+        for f in self.feeds:
+            if f.status in FAILED_STATUSES:
+                cause = failure_cause(f.status, f.error)
+                counts[cause] = counts.get(cause, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
     def line(self) -> str:
-        return (
+        failed = f"{self.failed} failed"
+        if self.failed:
+            failed += " (" + ", ".join(f"{n} {cause}" for cause, n in self.causes()) + ")"
+        text = (
             f"polled {len(self.feeds)} feeds: {self.ok} ok, {self.not_modified} not modified, "
-            f"{self.failed} failed; {self.new} new articles, {self.flagged} flagged"
+            f"{failed}; {self.new} new articles, {self.flagged} flagged"
             + (" (interrupted)" if self.interrupted else "")
         )
+        if self.store_error:
+            text += f"\nNOT STORED: the database could not be written: {self.store_error}"
+            if self.not_polled:
+                text += f"; the round stopped, {self.not_polled} feeds were left for the next poll"
+        return text
+
+
+FAILED_STATUSES = ("error", "paused", "gone", "throttled", "storage_error")
+
+# (what the error line starts with or contains, the cause it is grouped under)
+_CAUSES: list[tuple[str, str]] = [
+    ("connection refused", "connection refused"),
+    ("host name not found", "host name not found (DNS)"),
+    ("connection timed out", "connection timed out"),
+    ("TLS error", "TLS error"),
+    ("invalid URL", "invalid URL"),
+    ("response larger than", "too large"),
+    ("server too slow", "too slow"),
+    ("read timed out", "too slow"),
+    ("stopped sending", "too slow"),
+    ("redirect", "redirect problem"),
+    ("internal error", "internal error (a bug; see the log)"),
+    ("malformed feed", "malformed feed"),
+]
+
+
+def failure_cause(status: str, error: str | None) -> str:
+    """A failed feed's error line reduced to a short cause for the summary's grouping."""
+    if status == "storage_error":
+        return "not stored"
+    if status == "gone":
+        return "HTTP 410 Gone"
+    text = error or status
+    m = re.match(r"HTTP (\d{3})", text)
+    if m:
+        return f"HTTP {m.group(1)}"
+    for needle, cause in _CAUSES:
+        if needle in text:
+            return cause
+    if status == "paused":
+        return "paused after repeated errors"
+    # The fetch succeeded, so what remains is the body: parse errors.
+    return "not a feed"
 
 
 @dataclass
@@ -344,7 +404,13 @@ class Pipeline:
                         summary.feeds.append(report)
                         if on_feed_done is not None:
                             on_feed_done(report)
-                    if summary.interrupted:
+                        if report.status == "storage_error":
+                            # Only the store becoming unwritable stops a round: the
+                            # feeds not yet written stay as they were, due again.
+                            summary.store_error = report.error
+                            break
+                    if summary.interrupted or summary.store_error:
+                        summary.not_polled = len(feeds) - len(summary.feeds)
                         break
             finally:
                 for fut in pending:

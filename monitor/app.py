@@ -23,12 +23,16 @@ def utcnow() -> datetime:
 class App:
     """What commands share: the configuration (loaded lazily, once) and ways to open the rest."""
 
-    def __init__(self, config_path: str | None):
+    def __init__(self, config_path: str | None, redactor: Any = None):
         self.config_path = config_path
+        self.redactor = redactor  # a core.redact.Redactor told the config's secrets
 
     @cached_property
     def config(self) -> Config:
-        return load_config(self.config_path)
+        config = load_config(self.config_path)
+        if self.redactor is not None:
+            self.redactor.add(config.secrets)
+        return config
 
     def store(self) -> Any:
         """Open the database and bring the configured feeds into it."""

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from core.errors import ConfigError, MonitorError, RuleError
+from core.errors import ConfigError, MonitorError, RuleError, StorageError
+from core.redact import RedactingFilter, Redactor
 from monitor.app import App, app_of, utcnow
 from monitor.app import table as _table
 from monitor.cli_rules import rules as rules_group
@@ -35,6 +36,16 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# `poll` and `run --once`: 1 when every feed failed, 3 when the database could
+# not be written (what was fetched is not stored; nothing stored was lost).
+EXIT_ALL_FAILED = 1
+EXIT_NOT_STORED = 3
+
+# The process's one redactor: the log filter and the error lines below share
+# it, and the App adds the config's secrets to it when it loads the config.
+# (Logging is process-wide state already; this is its companion.)
+REDACT = Redactor()
+
 
 def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -43,6 +54,11 @@ def setup_logging(verbose: bool) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stderr,
     )
+    # On the handlers, not a logger: records from every library pass them
+    # (urllib3 logs each request path with its query at DEBUG).
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(REDACT))
     # Library chatter (connection pools, scheduler internals) stays out of the operator's log.
     for noisy in ("urllib3", "apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.DEBUG)
@@ -66,7 +82,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     builds daily digests of what was flagged.
     """
     setup_logging(verbose)
-    ctx.obj = App(config_path)
+    ctx.obj = App(config_path, redactor=REDACT)
 
 
 # ------------------------------------------------------------------ poll
@@ -83,13 +99,24 @@ def poll(ctx: click.Context, feed_urls: tuple[str, ...], poll_all: bool, due_onl
 
     app = app_of(ctx)
     bar = _progress_bar if sys.stderr.isatty() else None
-    summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(), progress=bar)
+    try:
+        summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(), progress=bar)
+    except StorageError as exc:  # could not even record which feeds to poll
+        click.echo(REDACT(f"monitor: NOT STORED: {exc}"), err=True)
+        ctx.exit(EXIT_NOT_STORED)
     click.echo(summary.line())
     for f in summary.feeds:
         if f.error:
-            click.echo(f"  failed: {f.name} ({f.url}): {f.error}", err=True)
+            click.echo(REDACT(f"  failed: {f.name} ({f.url}): {f.error}"), err=True)
+    ctx.exit(_poll_exit_code(summary))
+
+
+def _poll_exit_code(summary: Any) -> int:
+    if summary.store_error:
+        return EXIT_NOT_STORED
     if summary.feeds and summary.failed == len(summary.feeds):
-        ctx.exit(1)
+        return EXIT_ALL_FAILED
+    return 0
 
 
 @contextmanager
@@ -114,6 +141,7 @@ def run_command(ctx: click.Context, once: bool) -> None:
     from monitor.scheduler import Runner, run_forever
 
     app = app_of(ctx)
+    app.config  # validated now, and its secrets handed to the log filter before any round logs
     if not once and app.config.web.enabled:
         from monitor.web.server import serve_in_thread
 
@@ -123,6 +151,8 @@ def run_command(ctx: click.Context, once: bool) -> None:
         click.echo(result.summary.line())
         for day in result.digests:
             click.echo(f"digest built for {day}")
+        if result.summary.store_error:  # cron must hear of a full disk
+            ctx.exit(EXIT_NOT_STORED)
         return
     ctx.exit(run_forever(app.config_path))
 
@@ -159,7 +189,7 @@ def digest(ctx: click.Context, day: str | None, formats: str, deliver: bool | No
         click.echo(f"monitor: digest written but not delivered: {result.delivery_skipped}", err=True)
         ctx.exit(1)
     if result.delivery_error:
-        click.echo(f"monitor: digest written but not delivered: {result.delivery_error}", err=True)
+        click.echo(REDACT(f"monitor: digest written but not delivered: {result.delivery_error}"), err=True)
         ctx.exit(1)
 
 
@@ -243,16 +273,21 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from monitor.status import feed_status, status_extras
 
     app = app_of(ctx)
+    # What status prints is what gets pasted into bug reports: feed URLs lose
+    # their user info and query values here (`feeds list` shows them whole).
+    def echo(text: str) -> None:
+        click.echo(REDACT(text))
+
     with app.reader() as store:
         rows = feed_status(store)
         extras = status_extras(app.config, store, now=utcnow())
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No feeds. Add one with `monitor feeds add URL` or list them in monitor.toml.")
+        echo("No feeds. Add one with `monitor feeds add URL` or list them in monitor.toml.")
     else:
-        click.echo(_table(
+        echo(_table(
             ["feed", "status", "errors", "articles", "last fetched", "next due"],
             [
                 [
@@ -268,11 +303,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ))
         for r in rows:
             if r["last_error"]:
-                click.echo(f"  {r['name']}: {r['last_error']}")
+                echo(f"  {r['name']}: {r['last_error']}")
             elif r["last_warning"]:
-                click.echo(f"  {r['name']}: stored with a warning: {r['last_warning']}")
+                echo(f"  {r['name']}: stored with a warning: {r['last_warning']}")
     for line in extras:
-        click.echo(line)
+        echo(line)
 
 
 # ---------------------------------------------------------------- search
@@ -548,10 +583,10 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except (ConfigError, RuleError) as exc:
         for line in exc.problems:
-            click.echo(f"monitor: {line}", err=True)
+            click.echo(REDACT(f"monitor: {line}"), err=True)
         sys.exit(2)
     except MonitorError as exc:
-        click.echo(f"monitor: {exc}", err=True)
+        click.echo(REDACT(f"monitor: {exc}"), err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -13,15 +13,18 @@ must not open the database, touch the network or import the pipeline.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
+from core.redact import redact_url
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_CONFIG_NAME = "monitor.toml"
@@ -46,6 +49,13 @@ DEFAULT_FEEDS: list[tuple[str, str]] = [
     ),
     ("https://www.bing.com/news/search?q=Microsoft+OpenAI&format=rss", "Bing News: Microsoft OpenAI"),
 ]
+
+# Ints beyond this are typos (or attempts to overflow a C long somewhere
+# downstream: SQLite, time.sleep, datetime); every int key has its own bound
+# at or below it.
+_INT_MAX = 1_000_000_000
+# The longest schedule interval or backoff accepted: a year.
+_MAX_DURATION = 366 * 86400
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -156,6 +166,23 @@ class Config:
     full_text_min_chars: int = 0  # [fulltext] min_chars: fetch the page of any entry with less text
 
     @property
+    def secrets(self) -> list[str]:
+        """Every configured value that must never be shown, logged or stored
+        (see core.redact): header values, the SMTP password, the webhook URL's
+        path and query (hook services put the token there), feed URL passwords,
+        the web app's password."""
+        found: list[str] = list(self.digest.webhook_headers.values())
+        if self.digest.smtp and self.digest.smtp.password:
+            found.append(self.digest.smtp.password)
+        if self.digest.webhook_url:
+            parts = urlsplit(self.digest.webhook_url)
+            found += [p for p in (parts.path if parts.path != "/" else "", parts.query, parts.password or "") if p]
+        found += [p for p in (_url_password(f.url) for f in self.feeds) if p]
+        if self.web.password:
+            found.append(self.web.password)
+        return found
+
+    @property
     def rule_files(self) -> list[Path]:
         """The rule files in force: the configured ones, else the shipped default."""
         if self.rule_files_configured is not None:
@@ -163,6 +190,13 @@ class Config:
         from rules import default_rule_files
 
         return default_rule_files()
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path | None:
@@ -221,11 +255,20 @@ class _Reader:
         self.source = source
         self.text = text
         self.problems: list[str] = []
+        self._lines: list[int] = []
 
-    def problem(self, key: str, what: str) -> None:
-        line = locate_key(self.text, key) if self.text else None
+    def problem(self, key: str, what: str, at: str | None = None) -> None:
+        """Record ``file:line: key: what``; ``at`` names another key to find the line by."""
+        line = locate_key(self.text, at or key) if self.text else None
         where = f"{self.source}:{line}" if line else self.source
         self.problems.append(f"{where}: {key}: {what}")
+        self._lines.append(line or 0)
+
+    def in_line_order(self) -> list[str]:
+        """The problems as a user reads the file: top to bottom (a problem with
+        no line first, since it concerns the file as a whole); stable otherwise."""
+        order = sorted(range(len(self.problems)), key=lambda i: self._lines[i])
+        return [self.problems[i] for i in order]
 
     def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
         value = data.get(key, {})
@@ -253,22 +296,76 @@ class _Reader:
         if raw is None:
             return default
         if isinstance(raw, int):
-            if raw <= 0:
+            seconds = raw
+            if seconds <= 0:
                 self.problem(where, "must be a positive number of seconds")
                 return default
-            return raw
-        try:
-            return parse_duration(raw)
-        except ValueError as exc:
-            self.problem(where, str(exc))
+        else:
+            try:
+                seconds = parse_duration(raw)
+            except ValueError as exc:
+                self.problem(where, str(exc))
+                return default
+        if seconds > _MAX_DURATION:
+            self.problem(where, f"must be at most {_MAX_DURATION // 86400} days, got {raw!r}")
             return default
+        return seconds
 
-    def positive(self, data: dict[str, Any], key: str, default: int, where: str) -> int:
+    def positive(self, data: dict[str, Any], key: str, default: int, where: str, most: int = _INT_MAX) -> int:
         value = self.get(data, key, int, default, where)
         if value < 1:
             self.problem(where, f"must be at least 1, got {value}")
             return default
+        if value > most:
+            self.problem(where, f"must be at most {most}, got {value}")
+            return default
         return int(value)
+
+    def integer(
+        self, data: dict[str, Any], key: str, default: Any, where: str, least: int = 0, most: int = _INT_MAX
+    ) -> Any:
+        """An int in [least, most]; ``default`` (which may be None) when absent or wrong."""
+        value = self.get(data, key, int, None, where)
+        if value is None:
+            return default
+        if not least <= value <= most:
+            self.problem(where, f"must be between {least} and {most}, got {value}")
+            return default
+        return int(value)
+
+    def number(
+        self,
+        data: dict[str, Any],
+        key: str,
+        default: Any,
+        where: str,
+        *,
+        least: float,
+        most: float,
+        above: bool = False,
+        meaning: str = "",
+    ) -> Any:
+        """A finite float in [least, most] (or (least, most] with ``above``).
+
+        TOML accepts ``nan`` and ``inf``: a NaN compares false with everything,
+        so a NaN threshold would silently disable whatever it guards, and an
+        infinity leaks into JSON as the non-JSON token ``Infinity``. Both are
+        rejected here, like a number out of range, with the key's line."""
+        raw = self.get(data, key, (int, float), None, where)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except OverflowError:  # a TOML integer too large for a float
+            value = math.inf
+        low = "above" if above else "at least"
+        if not math.isfinite(value):
+            self.problem(where, f"must be a finite number{meaning}, got {raw!r}")
+            return default
+        if value < least or (above and value == least) or value > most:
+            self.problem(where, f"must be {low} {least:g} and at most {most:g}{meaning}, got {raw!r}")
+            return default
+        return value
 
     def unknown(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
         for key in data:
@@ -310,13 +407,30 @@ def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None 
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            # tomllib's message already ends with "(at line L, column C)".
-            raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
+            raise ConfigError([_toml_syntax_problem(source, exc)]) from None
         base_dir = config_path.resolve().parent
     else:
         source, text = "(defaults)", ""
         base_dir = (cwd or Path.cwd()).resolve()
     return _build(data, _Reader(source, text), config_path, base_dir)
+
+
+_TOML_AT = re.compile(r"^(?P<what>.*?)\s*\(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)\s*$")
+
+
+def _toml_syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> str:
+    """``file:line:col: TOML syntax error: what``, as the rule files report errors.
+
+    Python 3.11's tomllib keeps the position only inside the message text
+    ("Invalid value (at line 2, column 15)"), so it is read back from there."""
+    text = str(exc)
+    m = _TOML_AT.match(text)
+    if not m:
+        return f"{source}: TOML syntax error: {text}"
+    what = m.group("what")
+    if m.group("line"):
+        return f"{source}:{m.group('line')}:{m.group('col')}: TOML syntax error: {what}"
+    return f"{source}: TOML syntax error at the end of the file: {what}"
 
 
 def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir: Path) -> Config:
@@ -330,27 +444,23 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     data_dir = resolve(r.get(storage, "data_dir", str, "data", "storage.data_dir"))
     storage_path_raw = r.get(storage, "path", str, None, "storage.path")
     storage_path = resolve(storage_path_raw) if storage_path_raw else data_dir / "monitor.db"
-    keep_days = r.positive(storage, "keep_days", 90, "storage.keep_days")
+    keep_days = r.positive(storage, "keep_days", 90, "storage.keep_days", most=36500)
 
     schedule = r.table(data, "schedule")
     r.unknown(schedule, {"interval", "jitter", "max_errors", "max_backoff"}, "schedule.")
     interval = r.duration(schedule, "interval", 1800, "schedule.interval")
-    jitter = float(r.get(schedule, "jitter", (int, float), 0.1, "schedule.jitter"))
-    if not 0 <= jitter <= 0.5:
-        r.problem("schedule.jitter", f"must be between 0 and 0.5 (a fraction of the interval), got {jitter}")
-        jitter = 0.1
-    max_errors = r.positive(schedule, "max_errors", 10, "schedule.max_errors")
+    jitter = r.number(
+        schedule, "jitter", 0.1, "schedule.jitter", least=0, most=0.5, meaning=" (a fraction of the interval)"
+    )
+    max_errors = r.positive(schedule, "max_errors", 10, "schedule.max_errors", most=1_000_000)
     max_backoff = r.duration(schedule, "max_backoff", 86400, "schedule.max_backoff")
 
     fetch = r.table(data, "fetch")
     r.unknown(fetch, {"concurrency", "per_host", "timeout", "max_bytes", "user_agent"}, "fetch.")
-    concurrency = r.positive(fetch, "concurrency", 16, "fetch.concurrency")
-    per_host = r.positive(fetch, "per_host", 4, "fetch.per_host")
-    timeout = float(r.get(fetch, "timeout", (int, float), 30, "fetch.timeout"))
-    if timeout <= 0:
-        r.problem("fetch.timeout", "must be a positive number of seconds")
-        timeout = 30.0
-    max_bytes = r.positive(fetch, "max_bytes", 10_000_000, "fetch.max_bytes")
+    concurrency = r.positive(fetch, "concurrency", 16, "fetch.concurrency", most=256)
+    per_host = r.positive(fetch, "per_host", 4, "fetch.per_host", most=256)
+    timeout = r.number(fetch, "timeout", 30.0, "fetch.timeout", least=0, most=3600, above=True, meaning=" (seconds)")
+    max_bytes = r.positive(fetch, "max_bytes", 10_000_000, "fetch.max_bytes", most=1_000_000_000)
     user_agent = r.get(fetch, "user_agent", str, None, "fetch.user_agent")
 
     feeds: list[FeedSpec] = []
@@ -371,13 +481,14 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
             url = r.get(item, "url", str, None, where + ".url")
             if url is None:
                 if "url" not in item:
-                    r.problem(where + ".url", "is missing")
+                    # The key is absent, so point at the entry's [[feeds]] header.
+                    r.problem(where + ".url", "is missing", at=where)
                 continue
             if not re.match(r"^https?://[^/\s]+", url):
-                r.problem(where + ".url", f"{url!r} is not an http(s) URL")
+                r.problem(where + ".url", f"{redact_url(url)!r} is not an http(s) URL")
                 continue
             if url in seen:
-                r.problem(where + ".url", f"{url!r} is listed twice")
+                r.problem(where + ".url", f"{redact_url(url)!r} is listed twice")
                 continue
             seen.add(url)
             name = r.get(item, "name", str, None, where + ".name")
@@ -409,25 +520,20 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     stories = r.table(data, "stories")
     r.unknown(stories, {"window_days", "enabled"}, "stories.")
     stories_enabled = r.get(stories, "enabled", bool, True, "stories.enabled")
-    story_window_days = r.positive(stories, "window_days", 3, "stories.window_days")
-    if story_window_days > 7:
-        # Band keys are scoped to 7-day periods (monitor.stories.PERIOD): a longer window would miss pairs.
-        r.problem("stories.window_days", f"must be at most 7, got {story_window_days}")
-        story_window_days = 3
+    # Band keys are scoped to 7-day periods (monitor.stories.PERIOD): a longer window would miss pairs.
+    story_window_days = r.positive(stories, "window_days", 3, "stories.window_days", most=7)
 
     trends = r.table(data, "trends")
     r.unknown(trends, {"window", "factor", "min_count"}, "trends.")
-    trend_window = r.positive(trends, "window", 14, "trends.window")
-    spike_factor = float(r.get(trends, "factor", (int, float), 2.0, "trends.factor"))
-    if spike_factor < 1:
-        r.problem("trends.factor", f"must be at least 1 (times the trailing median), got {spike_factor}")
-        spike_factor = 2.0
-    spike_min_count = r.positive(trends, "min_count", 3, "trends.min_count")
+    trend_window = r.positive(trends, "window", 14, "trends.window", most=3650)
+    spike_factor = r.number(
+        trends, "factor", 2.0, "trends.factor", least=1, most=1_000_000, meaning=" (times the trailing median)"
+    )
+    spike_min_count = r.positive(trends, "min_count", 3, "trends.min_count", most=_INT_MAX)
 
     alerts = r.table(data, "alerts")
     r.unknown(alerts, {"high_score", "spikes"}, "alerts.")
-    alert_score_raw = r.get(alerts, "high_score", (int, float), None, "alerts.high_score")
-    alert_score = float(alert_score_raw) if alert_score_raw is not None else None
+    alert_score = r.number(alerts, "high_score", None, "alerts.high_score", least=-1e9, most=1e9)
     alert_spikes = r.get(alerts, "spikes", bool, False, "alerts.spikes")
 
     web = _read_web(r, r.table(data, "web"))
@@ -439,7 +545,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         full_text_min_chars = 0
 
     if r.problems:
-        raise ConfigError(r.problems)
+        raise ConfigError(r.in_line_order())
     return Config(
         config_path=config_path,
         base_dir=base_dir,
@@ -498,6 +604,27 @@ def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:
     )
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _header_problem(name: str, value: Any) -> str | None:
+    """Why an HTTP header cannot be sent as written, never quoting the value
+    (webhook headers carry tokens)."""
+    if not _HEADER_NAME.match(name):
+        return "is not a valid HTTP header name"
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if any(c in value for c in "\r\n\0"):
+        return "the value contains a line break or NUL, which HTTP headers cannot carry (the value is not shown)"
+    if value[:1].isspace() or value[-1:].isspace():
+        return "the value starts or ends with whitespace; remove it (the value is not shown)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "the value has characters outside Latin-1, which HTTP headers cannot carry (the value is not shown)"
+    return None
+
+
 def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
     r.unknown(
         table,
@@ -519,15 +646,12 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
     if day not in ("yesterday", "today"):
         r.problem("digest.day", f"must be 'yesterday' or 'today', got {day!r}")
         day = defaults.day
-    catch_up = r.get(table, "catch_up_days", int, defaults.catch_up_days, "digest.catch_up_days")
-    if catch_up < 0:
-        r.problem("digest.catch_up_days", "must be 0 or more")
-        catch_up = defaults.catch_up_days
+    catch_up = r.integer(table, "catch_up_days", defaults.catch_up_days, "digest.catch_up_days", least=0, most=366)
     tag_order = r.get(table, "tag_order", list, defaults.tag_order, "digest.tag_order")
     if not all(isinstance(t, str) for t in tag_order):
         r.problem("digest.tag_order", "must be a list of tag names")
         tag_order = defaults.tag_order
-    max_items = r.get(table, "max_items_per_tag", int, None, "digest.max_items_per_tag")
+    max_items = r.integer(table, "max_items_per_tag", None, "digest.max_items_per_tag", least=1, most=100_000)
 
     smtp: SmtpConfig | None = None
     smtp_table = r.table(table, "smtp")
@@ -551,15 +675,26 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
             password = os.environ.get(password_env)
             if password is None:
                 r.problem("digest.smtp.password_env", f"environment variable {password_env} is not set")
+        username = r.get(smtp_table, "username", str, None, "digest.smtp.username")
+        # smtplib sends AUTH as ASCII: anything else raised a UnicodeEncodeError
+        # at the first digest, hours later. Say so now, without the value.
+        for key, value in (("username", username), ("password", password)):
+            if value is not None and not value.isascii():
+                at = "digest.smtp.password_env" if key == "password" and password_env else f"digest.smtp.{key}"
+                r.problem(
+                    at,
+                    f"the SMTP {key} contains non-ASCII characters, which SMTP login cannot send "
+                    "(the value is not shown)",
+                )
         if host and sender and recipients:
             smtp = SmtpConfig(
                 host=host,
-                port=r.get(smtp_table, "port", int, 587, "digest.smtp.port"),
+                port=r.integer(smtp_table, "port", 587, "digest.smtp.port", least=1, most=65535),
                 sender=sender,
                 recipients=list(recipients),
                 starttls=r.get(smtp_table, "starttls", bool, True, "digest.smtp.starttls"),
                 ssl=r.get(smtp_table, "ssl", bool, False, "digest.smtp.ssl"),
-                username=r.get(smtp_table, "username", str, None, "digest.smtp.username"),
+                username=username,
                 password=password,
             )
 
@@ -573,7 +708,12 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
             r.problem("digest.webhook.url", "must be an http(s) URL")
             webhook_url = None
         headers = r.get(webhook, "headers", dict, {}, "digest.webhook.headers")
-        webhook_headers = {str(k): str(v) for k, v in headers.items()}
+        for name, value in headers.items():
+            what = _header_problem(name, value)
+            if what:
+                r.problem(f"digest.webhook.headers.{name}", what, at="digest.webhook.headers")
+            else:
+                webhook_headers[name] = value
 
     return DigestConfig(
         time=time,

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from core.errors import MonitorError
+from core.redact import redact_text
 
 
 class DeliveryError(MonitorError):
@@ -108,7 +109,7 @@ def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) ->
     except smtplib.SMTPResponseException as exc:
         raise DeliveryError(f"SMTP {where}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
     except smtplib.SMTPException as exc:
-        raise DeliveryError(f"SMTP {where}: {' '.join(str(exc).split())[:200]}") from None
+        raise DeliveryError(f"SMTP {where}: {_clean(str(exc), settings.password)}") from None
     except ssl.SSLError as exc:
         raise DeliveryError(f"SMTP {where}: TLS failed: {exc.reason or exc}") from None
     except ConnectionRefusedError:
@@ -116,7 +117,11 @@ def send_email(*, subject: str, text: str, html: str, settings: SmtpSettings) ->
     except (socket.timeout, TimeoutError):
         raise DeliveryError(f"SMTP {where}: timed out after {settings.timeout:g} s") from None
     except OSError as exc:
-        raise DeliveryError(f"SMTP {where}: {exc.strerror or exc}") from None
+        raise DeliveryError(f"SMTP {where}: {_clean(exc.strerror or str(exc), settings.password)}") from None
+    except (UnicodeError, ValueError) as exc:
+        # smtplib encodes AUTH and commands as ASCII; the config rejects such
+        # passwords, but a sender or recipient can still fail here.
+        raise DeliveryError(f"SMTP {where}: cannot encode the message or login: {type(exc).__name__}") from None
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -129,6 +134,8 @@ def post_webhook(json_text: str, settings: WebhookSettings) -> None:
     """POST the JSON digest; any non-2xx answer is a failure."""
     headers = {"Content-Type": "application/json; charset=utf-8", **settings.headers}
     where = _site(settings.url)
+    # requests echoes header values and the URL in its messages; none may leave here.
+    secrets = [*settings.headers.values(), settings.url, urlsplit_safe_path(settings.url)]
     try:
         resp = requests.post(
             settings.url, data=json_text.encode("utf-8"), headers=headers, timeout=settings.timeout, allow_redirects=False
@@ -137,12 +144,15 @@ def post_webhook(json_text: str, settings: WebhookSettings) -> None:
     except requests.exceptions.Timeout:
         raise DeliveryError(f"webhook {where}: timed out after {settings.timeout:g} s") from None
     except requests.exceptions.SSLError as exc:
-        raise DeliveryError(f"webhook {where}: TLS failed: {_one_line(exc)}") from None
+        raise DeliveryError(f"webhook {where}: TLS failed: {_clean(str(exc), *secrets)}") from None
     except requests.exceptions.ConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc) else "connection failed"
         raise DeliveryError(f"webhook {where}: {reason}") from None
     except requests.exceptions.RequestException as exc:
-        raise DeliveryError(f"webhook {where}: {_one_line(exc)}") from None
+        raise DeliveryError(f"webhook {where}: {_clean(str(exc), *secrets) or type(exc).__name__}") from None
+    except (UnicodeError, ValueError) as exc:
+        # http.client encodes header values as Latin-1; the message would quote the value.
+        raise DeliveryError(f"webhook {where}: cannot encode the request: {type(exc).__name__}") from None
     if not 200 <= resp.status_code < 300:
         raise DeliveryError(f"webhook {where}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
 
@@ -159,5 +169,15 @@ def _site(url: str) -> str:
     return f"{parts.scheme}://{host}{port}" if parts.scheme and host else "(invalid URL)"
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+def urlsplit_safe_path(url: str) -> str:
+    """The path of a URL ('' if unparsable or just '/'): hook services put the token there."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return ""
+    return path if path not in ("", "/") else ""
+
+
+def _clean(text: str, *secrets: str | None) -> str:
+    """One line, secrets out (redacted before shortening, so no half-secret survives the cut)."""
+    return " ".join(redact_text(text, [s for s in secrets if s]).split())[:200]

@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from core.errors import MonitorError
+from core.redact import redact_text
 from monitor import deliver as dv
 from monitor.config import Config
 from monitor.digest.render import Rendered
@@ -70,6 +71,9 @@ def _send(config: Config, *, subject: str, text: str, html: str, json_text: str)
             )
         except MonitorError as exc:
             errors.append(f"email: {exc}")
+        except Exception as exc:  # a delivery bug must still land in delivery_error, not lose the record
+            log.exception("unexpected error while sending the digest by e-mail")
+            errors.append(f"email: unexpected {type(exc).__name__}")
     if config.digest.webhook_url:
         try:
             dv.post_webhook(
@@ -80,4 +84,8 @@ def _send(config: Config, *, subject: str, text: str, html: str, json_text: str)
             )
         except MonitorError as exc:
             errors.append(f"webhook: {exc}")
-    return "; ".join(errors) or None
+        except Exception as exc:  # as above
+            log.exception("unexpected error while posting the digest to the webhook")
+            errors.append(f"webhook: unexpected {type(exc).__name__}")
+    # Stored in digests.delivery_error and shown by `monitor status`: no secret may survive.
+    return redact_text("; ".join(errors), config.secrets) or None

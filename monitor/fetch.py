@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from core.redact import redact_text
 
 DEFAULT_USER_AGENT = "partnership-monitor/0.1 (feed monitor; +https://pypi.org/project/partnership-monitor/)"
 ACCEPT = (
@@ -286,6 +287,8 @@ class Fetcher:
                 # Whatever the cut-off socket raised, the cause is the deadline.
                 stage = "download not finished" if result.status is not None else "no complete answer"
                 result.error = f"{stage} within {s.total_timeout:g} s (server too slow); abandoned"
+            # Stored on the feed row and logged: library messages quote URLs with their credentials.
+            result.error = redact_text(result.error, [p for p in (_password_of(url),) if p])
         return self._done(result, start)
 
     def _follow(self, url: str, headers: dict[str, str], result: FetchResult, watch: _Watch, now: datetime) -> None:
@@ -399,6 +402,13 @@ def _limit_socket_wait(raw: Any, seconds: float) -> None:
             sock.settimeout(max(0.05, seconds))
         except OSError:
             pass
+
+
+def _password_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def _first_line(exc: BaseException) -> str:

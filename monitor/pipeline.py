@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -32,10 +33,11 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urljoin
 
 from core.errors import MonitorError, StorageError
 from core.types import Article, StoryKey, Tagging
-from monitor.clean import date_out_of_range, to_article
+from monitor.clean import canonical_url, date_out_of_range, to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
 from monitor.fulltext import (
@@ -45,7 +47,7 @@ from monitor.fulltext import (
     wants_page,
 )
 from monitor.ingest import save_poll
-from monitor.parse import parse_feed
+from monitor.parse import RawEntry, parse_feed
 from monitor.stories import DEFAULT_WINDOW, story_key
 from rules import RuleSet
 from storage import Feed, FeedUpdate, Store
@@ -70,6 +72,9 @@ class FeedReport:
 class PollSummary:
     feeds: list[FeedReport] = field(default_factory=list)
     interrupted: bool = False
+    # The first write the database refused (disk full, locked past the busy
+    # timeout, read-only): the CLI then exits non-zero.
+    store_error: str | None = None
 
     def count(self, *statuses: str) -> int:
         return sum(1 for f in self.feeds if f.status in statuses)
@@ -94,12 +99,69 @@ class PollSummary:
     def flagged(self) -> int:
         return sum(f.flagged for f in self.feeds)
 
+    def causes(self) -> list[tuple[str, int]]:
+        """Why feeds failed, grouped: [("connection refused", 5), ("HTTP 404", 3), ...], most first."""
+        counts: dict[str, int] = {}
+        for f in self.feeds:
+            if f.status in FAILED_STATUSES:
+                cause = failure_cause(f.status, f.error)
+                counts[cause] = counts.get(cause, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
     def line(self) -> str:
-        return (
+        failed = f"{self.failed} failed"
+        if self.failed:
+            failed += " (" + ", ".join(f"{n} {cause}" for cause, n in self.causes()) + ")"
+        text = (
             f"polled {len(self.feeds)} feeds: {self.ok} ok, {self.not_modified} not modified, "
-            f"{self.failed} failed; {self.new} new articles, {self.flagged} flagged"
+            f"{failed}; {self.new} new articles, {self.flagged} flagged"
             + (" (interrupted)" if self.interrupted else "")
         )
+        if self.store_error:
+            n = self.count("storage_error")
+            text += (
+                f"\nNOT STORED: {n} feed{'s' if n != 1 else ''} could not be written to the database "
+                f"(they stay as before and are polled again): {self.store_error}"
+            )
+        return text
+
+
+FAILED_STATUSES = ("error", "paused", "gone", "throttled", "storage_error")
+
+# (what the error line starts with or contains, the cause it is grouped under)
+_CAUSES: list[tuple[str, str]] = [
+    ("connection refused", "connection refused"),
+    ("host name not found", "host name not found (DNS)"),
+    ("connection timed out", "connection timed out"),
+    ("TLS error", "TLS error"),
+    ("invalid URL", "invalid URL"),
+    ("response larger than", "too large"),
+    ("server too slow", "too slow"),
+    ("read timed out", "too slow"),
+    ("stopped sending", "too slow"),
+    ("redirect", "redirect problem"),
+    ("internal error", "internal error (a bug; see the log)"),
+    ("malformed feed", "malformed feed"),
+]
+
+
+def failure_cause(status: str, error: str | None) -> str:
+    """A failed feed's error line reduced to a short cause for the summary's grouping."""
+    if status == "storage_error":
+        return "not stored"
+    if status == "gone":
+        return "HTTP 410 Gone"
+    text = error or status
+    m = re.match(r"HTTP (\d{3})", text)
+    if m:
+        return f"HTTP {m.group(1)}"
+    for needle, cause in _CAUSES:
+        if needle in text:
+            return cause
+    if status == "paused":
+        return "paused after repeated errors"
+    # The fetch succeeded, so what remains is the body: parse errors.
+    return "not a feed"
 
 
 @dataclass
@@ -130,11 +192,57 @@ class _Parsed:
     """What the CPU stage hands back: feed metadata and tagged articles, or the reason it is not a feed."""
 
     error: str | None = None
+    deferred: int = 0  # entries left for the next poll by the per-round cap
     title: str | None = None
     link: str | None = None
     warning: str | None = None
     items: list[tuple[Article, Tagging]] = field(default_factory=list)
     story_keys: list[StoryKey] = field(default_factory=list)
+
+
+# Memory bounds for one feed (issue 9: a 50,000-entry feed peaked at 400 MB,
+# one 9 MB entry at 250 MB). Past MAX_ENTRIES_PER_ROUND entries, the ones not
+# stored yet go first and the rest wait for the next poll (the feed's ETag is
+# then not kept, so that poll gets the whole feed again). An entry's HTML is
+# cut at MAX_ENTRY_HTML characters before it is cleaned: a story is never
+# that long, and the HTML tree of 9 MB is what cost the memory.
+MAX_ENTRIES_PER_ROUND = 5000
+MAX_ENTRY_HTML = 1_000_000
+
+
+def estimated_entries(body: bytes) -> int:
+    """A cheap upper estimate of a feed's entry count, before parsing it."""
+    return body.count(b"<item") + body.count(b"<entry") + body.count(b'"id"')
+
+
+def _trim_html(html: str) -> str:
+    if len(html) <= MAX_ENTRY_HTML:
+        return html
+    cut = html.rfind("<", MAX_ENTRY_HTML - 10_000, MAX_ENTRY_HTML)  # not inside a tag
+    return html[: cut if cut > 0 else MAX_ENTRY_HTML]
+
+
+def _choose_entries(entries: list[RawEntry], known: frozenset[str] | None, base_url: str) -> tuple[list[RawEntry], int]:
+    """At most MAX_ENTRIES_PER_ROUND entries: those not stored yet first, in feed order.
+
+    "Stored" is judged by the entry's guid or canonical URL among the feed's
+    stored keys and URLs: a shortcut for choosing only; what is new or an
+    update is still decided by monitor.ingest on the chosen ones."""
+    if len(entries) <= MAX_ENTRIES_PER_ROUND:
+        return entries, 0
+    known = known or frozenset()
+
+    def is_known(e: RawEntry) -> bool:
+        guid = (e.guid or "").strip()
+        if guid and guid in known:
+            return True
+        link = (e.link or "").strip()
+        return bool(link) and canonical_url(urljoin(base_url, link)) in known
+
+    fresh = [i for i, e in enumerate(entries) if not is_known(e)]
+    old = [i for i, e in enumerate(entries) if is_known(e)]
+    keep = sorted((fresh + old)[:MAX_ENTRIES_PER_ROUND])
+    return [entries[i] for i in keep], max(0, len(fresh) - MAX_ENTRIES_PER_ROUND)
 
 
 def parse_clean_tag(
@@ -145,17 +253,29 @@ def parse_clean_tag(
     feed_name: str | None,
     now: datetime,
     stories: bool = True,
+    known: frozenset[str] | None = None,
 ) -> _Parsed:
-    """Bytes to tagged articles: the pure middle of the pipeline (runs in a thread or a worker process)."""
+    """Bytes to tagged articles: the pure middle of the pipeline (runs in a thread or a worker process).
+
+    ``known``: the guids and links this feed has stored, given for a feed
+    past the per-round cap so that the entries not stored yet go first."""
     try:
         parsed = parse_feed(body, base_url, content_type)
     except MonitorError as exc:
         return _Parsed(error=str(exc))
+    del body  # the parsed entries are all that is needed from here on
     name = feed_name or parsed.title or base_url
     items, keys = [], []
     bad_dates = 0
     failed: list[str] = []
-    for n, raw in enumerate(parsed.entries, 1):
+    total = len(parsed.entries)
+    chosen, deferred = _choose_entries(parsed.entries, known, base_url)
+    parsed.entries = []  # let what is not chosen go now
+    trimmed = 0
+    for n, raw in enumerate(chosen, 1):
+        if len(raw.content_html) > MAX_ENTRY_HTML or len(raw.summary_html) > MAX_ENTRY_HTML:
+            raw.content_html, raw.summary_html = _trim_html(raw.content_html), _trim_html(raw.summary_html)
+            trimmed += 1
         # One entry's oddity is that entry's warning, never the feed's end.
         try:
             article = to_article(raw, base_url=base_url, fetched_at=now)
@@ -177,7 +297,15 @@ def parse_clean_tag(
         )
     if failed:
         warnings.append(f"{len(failed)} entries could not be read and were skipped: " + "; ".join(failed[:3]))
+    if trimmed:
+        warnings.append(f"{trimmed} entries longer than {MAX_ENTRY_HTML:,} characters of HTML were cut there")
+    if deferred:
+        warnings.append(
+            f"the feed has {total:,} entries; {MAX_ENTRIES_PER_ROUND:,} were read this round, "
+            f"{deferred:,} not stored yet are left for the next polls"
+        )
     return _Parsed(
+        deferred=deferred,
         title=parsed.title or None,
         link=parsed.link,
         warning="; ".join(warnings) or None,
@@ -208,10 +336,16 @@ def _exit_when_orphaned(parent_pid: int, every: float = 1.0) -> None:
 
 
 def _worker_parse(
-    body: bytes, base_url: str, content_type: str | None, feed_name: str | None, now: datetime, stories: bool = True
+    body: bytes,
+    base_url: str,
+    content_type: str | None,
+    feed_name: str | None,
+    now: datetime,
+    stories: bool = True,
+    known: frozenset[str] | None = None,
 ) -> _Parsed:
     assert _worker_ruleset is not None
-    return parse_clean_tag(_worker_ruleset, body, base_url, content_type, feed_name, now, stories)
+    return parse_clean_tag(_worker_ruleset, body, base_url, content_type, feed_name, now, stories, known)
 
 
 def default_processes() -> int:
@@ -356,6 +490,11 @@ class Pipeline:
                         summary.feeds.append(report)
                         if on_feed_done is not None:
                             on_feed_done(report)
+                        if report.status == "storage_error" and summary.store_error is None:
+                            # The feed stays as it was (its transaction rolled back) and
+                            # the round goes on: one feed's write may fail alone (an
+                            # entry SQLite refuses); a full disk fails them all, quickly.
+                            summary.store_error = report.error
                     if summary.interrupted:
                         break
             finally:
@@ -428,22 +567,46 @@ class Pipeline:
 
         if result.not_modified:
             return _Work(feed, healthy("not_modified"), [])
-        parsed = self._parse(ruleset, result.body or b"", result.final_url, result.content_type, feed.name, now)
+        body = result.body or b""
+        result.body = None  # one copy of the body, held by `body` until parsed
+        known = self._known_keys(feed) if estimated_entries(body) > MAX_ENTRIES_PER_ROUND else None
+        parsed = self._parse(ruleset, body, result.final_url, result.content_type, feed.name, now, known)
+        del body
         if parsed.error is not None:
             return self._failed(feed, now, parsed.error, result)
         update = healthy("ok")
+        if parsed.deferred:
+            # Not kept: a 304 on the next poll would hide the entries left for it.
+            update.etag, update.last_modified = feed.etag, feed.last_modified
+            update.next_due = now
         update.warning = parsed.warning
         update.title = parsed.title
         update.site_url = parsed.link
         return _Work(feed, update, parsed.items, parsed.story_keys)
 
+    def _known_keys(self, feed: Feed) -> frozenset[str]:
+        """The guids and URLs this feed has stored, read on this thread's own connection
+        (the store's belongs to the writer thread). Only for a feed past the cap."""
+        try:
+            with Store(self.store.path) as reader:
+                return reader.feed_entry_keys(feed.id)
+        except MonitorError:
+            return frozenset()
+
     def _parse(
-        self, ruleset: RuleSet, body: bytes, url: str, content_type: str | None, name: str | None, now: datetime
+        self,
+        ruleset: RuleSet,
+        body: bytes,
+        url: str,
+        content_type: str | None,
+        name: str | None,
+        now: datetime,
+        known: frozenset[str] | None = None,
     ) -> _Parsed:
         cpu = self._cpu
         if cpu is not None:
             try:
-                parsed = cpu.submit(_worker_parse, body, url, content_type, name, now, self.stories).result()
+                parsed = cpu.submit(_worker_parse, body, url, content_type, name, now, self.stories, known).result()
                 with self._count_lock:
                     self.parsed_in_processes += 1
                 return parsed
@@ -454,7 +617,7 @@ class Pipeline:
                     self.parser_pool.discard()
             except RuntimeError:  # the pool was shut down under us (a stop request)
                 pass
-        return parse_clean_tag(ruleset, body, url, content_type, name, now, self.stories)
+        return parse_clean_tag(ruleset, body, url, content_type, name, now, self.stories, known)
 
     # ------------------------------------------------------------- full text
 

@@ -122,17 +122,49 @@ class Runner:
 
     def _poll_due(self, poll_once: Any) -> PollSummary:
         self.reload_if_changed()
-        summary = poll_once(
-            self.config, due_only=True, now=self.clock(), ruleset=self.ruleset, stop=self.stop,
-            parser_pool=self.parser_pool,
-        )
-        if summary.feeds:
-            log.info(summary.line())
+        # Each feed's failure is held back until the round is over: when all of
+        # them failed to connect, the cause is this machine's network, and one
+        # plain line says so instead of a warning per feed.
+        held = _HoldWarnings()
+        pipeline_log = logging.getLogger("monitor.pipeline")
+        pipeline_log.addFilter(held)
+        try:
+            summary = poll_once(
+                self.config, due_only=True, now=self.clock(), ruleset=self.ruleset, stop=self.stop,
+                parser_pool=self.parser_pool,
+            )
+        finally:
+            pipeline_log.removeFilter(held)
+        if network_unreachable(summary):
+            log.warning(self._unreachable_line(summary))
+        else:
+            for record in held.records:
+                pipeline_log.handle(record)
+            if summary.feeds:
+                log.info(summary.line())
         if summary.new or summary.feeds:
             from monitor.service import check_alerts
 
             check_alerts(self.config, now=self.clock())
         return summary
+
+    def _unreachable_line(self, summary: PollSummary) -> str:
+        causes = ", ".join(f"{n} {cause}" for cause, n in summary.causes())
+        when = ""
+        try:
+            from storage import Store
+
+            with Store(self.config.storage_path) as store:
+                retry = store.next_due()
+        except MonitorError:
+            retry = None
+        if retry is not None:
+            minutes = max(1, round((retry - self.clock()).total_seconds() / 60))
+            when = f" Retrying at {retry:%Y-%m-%d %H:%M} UTC (in {minutes} min)."
+        return (
+            f"The network looks unreachable: none of the {len(summary.feeds)} feeds could be reached "
+            f"({causes}). Check this machine's connection or DNS.{when}"
+        )
 
     def digests_due(self) -> list[str]:
         """Build every digest that is due and missing (catch-up included); retry failed deliveries."""
@@ -182,6 +214,35 @@ class Runner:
 
     def close(self) -> None:
         self.parser_pool.close()
+
+
+# Causes that point at this machine's network rather than at a publisher.
+NETWORK_CAUSES = frozenset({"connection refused", "host name not found (DNS)", "connection timed out"})
+
+
+def network_unreachable(summary: PollSummary) -> bool:
+    """Every feed of the round (two or more) failed to connect or resolve.
+
+    One feed refusing is that server's problem, so a single-feed round never
+    counts; a stopped or store-failed round neither."""
+    if len(summary.feeds) < 2 or summary.interrupted or summary.store_error:
+        return False
+    causes = summary.causes()
+    return sum(n for _, n in causes) == len(summary.feeds) and all(c in NETWORK_CAUSES for c, _ in causes)
+
+
+class _HoldWarnings(logging.Filter):
+    """Keeps a logger's WARNING records for later instead of letting them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING:
+            self.records.append(record)
+            return False
+        return True
 
 
 def add_jobs(scheduler: BaseScheduler, runner: Runner, *, now: datetime) -> None:

@@ -309,6 +309,11 @@ class Store:
         """One write transaction (nested: a savepoint); SQLite failures become a StorageError."""
         return self._writing()
 
+    def feed_entry_keys(self, feed_id: int) -> frozenset[str]:
+        """Every identity key and URL this feed's entries are stored under."""
+        rows = self.db.execute("SELECT guid, url FROM entries WHERE feed_id = ?", (feed_id,)).fetchall()
+        return frozenset(v for row in rows for v in row if v)
+
     def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
         """This feed's entries stored under any of these identity keys, with their article's version."""
         found: dict[str, KnownEntry] = {}

@@ -64,7 +64,7 @@ def test_poll_status_and_search_end_to_end(httpserver: HTTPServer, tmp_path: Pat
 
     proc = monitor(subprocess_env, tmp_path, "poll")
     assert proc.returncode == 0, proc.stderr
-    assert "polled 2 feeds: 1 ok, 0 not modified, 1 failed; 2 new articles, 2 flagged" in proc.stdout
+    assert "polled 2 feeds: 1 ok, 0 not modified, 1 failed (1 HTTP 404); 2 new articles, 2 flagged" in proc.stdout
     assert "404" in proc.stderr and "Traceback" not in proc.stderr
 
     proc = monitor(subprocess_env, tmp_path, "status", "--json")

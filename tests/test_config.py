@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import DEFAULT_FEEDS, load_config, locate_key, parse_duration
 from core.errors import ConfigError
+from monitor.config import DEFAULT_FEEDS, load_config, locate_key, parse_duration
 
 
 def write(tmp_path: Path, text: str, name: str = "monitor.toml") -> Path:
@@ -87,16 +87,89 @@ time = "25:00"
     assert f"{path}:5: fetch.concurrency: must be at least 1" in text
     assert f"{path}:6: fetch.per_hots: unknown key (did you mean 'per_host'?)" in text
     assert f"{path}:9: feeds[1].url: 'ftp://nope' is not an http(s) URL" in text
-    assert "feeds[2].url: is missing" in text
+    # The missing key has no line of its own: the entry's [[feeds]] header is named.
+    assert f"{path}:11: feeds[2].url: is missing" in text
     assert f"{path}:15: digest.timezone:" in text
     assert f"{path}:16: digest.time:" in text
     assert len(problems) == 7
+    # Listed as the file reads, top to bottom (they are found table by table).
+    lines = [int(p.split(":")[1]) for p in problems]
+    assert lines == sorted(lines) == [2, 5, 6, 9, 11, 15, 16]
 
 
-def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "[fetch]\nconcurrency = = 3\n")
-    with pytest.raises(ConfigError, match=r"monitor.toml: invalid TOML: .*line 2"):
+def test_invalid_toml_names_file_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "[fetch]\ntimeout = 3\nconcurrency = = 3\n")
+    with pytest.raises(ConfigError) as err:
         load_config(path)
+    assert err.value.problems == [f"{path}:3:15: TOML syntax error: Invalid value"]
+
+
+def test_toml_error_at_the_end_of_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[fetch]\nuser_agent = "unterminated')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}:") and "TOML syntax error" in problem
+    assert "(at " not in problem  # the position is in front, not repeated at the end
+
+
+# Each value TOML accepts but the monitor must not: NaN compares false with
+# everything (a NaN factor never flags a spike), an infinity is not JSON, and
+# a huge int overflows a float or a C long further in.
+@pytest.mark.parametrize(
+    "table,line",
+    [
+        ("[fetch]\ntimeout = nan", "fetch.timeout: must be a finite number (seconds), got nan"),
+        ("[fetch]\ntimeout = inf", "fetch.timeout: must be a finite number (seconds), got inf"),
+        ("[fetch]\ntimeout = 0", "fetch.timeout: must be above 0 and at most 3600 (seconds), got 0"),
+        ("[fetch]\ntimeout = -inf", "fetch.timeout: must be a finite number (seconds), got -inf"),
+        ("[fetch]\ntimeout = 1e400", "fetch.timeout: must be a finite number (seconds), got inf"),
+        ("[fetch]\ntimeout = 99999999999999999999999999999999", "fetch.timeout: must be above 0 and at most 3600"),
+        (
+            "[fetch]\ntimeout = " + "9" * 400,
+            "fetch.timeout: must be a finite number (seconds), got " + "9" * 400,
+        ),
+        ("[trends]\nfactor = nan", "trends.factor: must be a finite number (times the trailing median), got nan"),
+        ("[trends]\nfactor = 0.5", "trends.factor: must be at least 1 and at most 1e+06"),
+        ("[alerts]\nhigh_score = inf", "alerts.high_score: must be a finite number, got inf"),
+        ("[alerts]\nhigh_score = nan", "alerts.high_score: must be a finite number, got nan"),
+        ("[schedule]\njitter = nan", "schedule.jitter: must be a finite number (a fraction of the interval)"),
+        ("[schedule]\njitter = 0.9", "schedule.jitter: must be at least 0 and at most 0.5"),
+        ("[schedule]\ninterval = 99999999999999999999", "schedule.interval: must be at most 366 days"),
+        ("[schedule]\nmax_backoff = \"99999999d\"", "schedule.max_backoff: must be at most 366 days"),
+        ("[schedule]\nmax_errors = 99999999999999999999", "schedule.max_errors: must be at most 1000000"),
+        ("[fetch]\nconcurrency = 100000", "fetch.concurrency: must be at most 256"),
+        ("[fetch]\nmax_bytes = 99999999999999999999", "fetch.max_bytes: must be at most 1000000000"),
+        ("[storage]\nkeep_days = 99999999999999999999", "storage.keep_days: must be at most 36500"),
+        ("[stories]\nwindow_days = 8", "stories.window_days: must be at most 7"),
+        ("[trends]\nwindow = 99999999999", "trends.window: must be at most 3650"),
+        ("[digest]\ncatch_up_days = -1", "digest.catch_up_days: must be between 0 and 366, got -1"),
+        ("[digest]\nmax_items_per_tag = 0", "digest.max_items_per_tag: must be between 1 and 100000, got 0"),
+        (
+            '[digest.smtp]\nhost = "h"\nsender = "a@b"\nrecipients = ["c@d"]\nport = 70000',
+            "digest.smtp.port: must be between 1 and 65535, got 70000",
+        ),
+    ],
+)
+def test_non_finite_and_out_of_range_numbers_name_their_line(tmp_path: Path, table: str, line: str) -> None:
+    path = write(tmp_path, "# a comment first\n" + table + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (problem,) = err.value.problems
+    last_line = len(table.splitlines()) + 1
+    assert problem.startswith(f"{path}:{last_line}: {line}"), problem
+
+
+def test_numbers_in_range_still_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[fetch]\ntimeout = 2.5\n[trends]\nfactor = 1\n[alerts]\nhigh_score = -3\n[schedule]\njitter = 0\n"
+        "[digest]\ncatch_up_days = 0\n",
+    )
+    cfg = load_config(path)
+    assert (cfg.timeout, cfg.spike_factor, cfg.alert_score, cfg.jitter, cfg.digest.catch_up_days) == (
+        2.5, 1.0, -3.0, 0.0, 0,
+    )
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:

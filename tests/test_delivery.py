@@ -356,3 +356,41 @@ def test_webhook_invalid_url() -> None:
     with pytest.raises(DeliveryError) as exc:
         post_webhook("{}", WebhookSettings(url="not a url"))
     assert one_line(exc).startswith("webhook (invalid URL): ")
+
+
+# ------------------------------------------------------------------ secrets never echoed
+
+
+def test_non_ascii_smtp_password_is_a_delivery_error_not_a_traceback(smtp_server: Any) -> None:
+    # The config rejects it at load; a caller that builds settings itself still gets one line.
+    box = Mailbox()
+    _, port = smtp_server(box=box, authenticator=Authenticator(box), auth_require_tls=False)
+    subject, text, html = digest_texts()
+    secret = "pässwörd-Zürich"
+    with pytest.raises(DeliveryError) as exc:
+        send_email(subject=subject, text=text, html=html, settings=settings(port, username="monitor", password=secret))
+    message = one_line(exc)
+    assert message.startswith(f"SMTP 127.0.0.1:{port}: cannot encode")
+    assert secret not in message and "Zürich" not in message
+    assert box.envelopes == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [" Bearer hunter2-leading-space", "Bearer hunter2\nX-Injected: 1", "Bearer hunter2-\u0442\u043e\u043a\u0435\u043d"],
+)
+def test_bad_header_values_are_refused_without_echoing_them(httpserver: HTTPServer, value: str) -> None:
+    httpserver.expect_request("/h", method="POST").respond_with_data("", status=204)
+    with pytest.raises(DeliveryError) as exc:
+        post_webhook("{}", WebhookSettings(url=httpserver.url_for("/h"), headers={"Authorization": value}, timeout=5))
+    message = one_line(exc)
+    assert message.startswith("webhook http://localhost:") or message.startswith("webhook http://127.0.0.1:")
+    assert "hunter2" not in message
+    assert httpserver.log == []  # nothing half-sent
+
+
+def test_invalid_webhook_url_does_not_echo_its_token() -> None:
+    with pytest.raises(DeliveryError) as exc:
+        post_webhook("{}", WebhookSettings(url="http://[::1/hooks/T0KEN-PATH?token=s3cr3t-t0ken", timeout=5))
+    message = one_line(exc)
+    assert "s3cr3t-t0ken" not in message and "T0KEN-PATH" not in message

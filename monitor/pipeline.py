@@ -4,8 +4,8 @@ Feeds are fetched in a bounded thread pool (the fetcher also bounds
 requests per host). Parsing, cleaning and tagging are pure Python and hold
 the GIL, so on a big round they run in worker processes, one per core; on a
 small round (or with processes=0) they run in the fetching thread. Results
-are written by the calling thread, one transaction per feed, as they
-complete. A failing feed is an error value recorded on its row; it never
+are written by the calling thread as they complete: the feeds finished
+meanwhile in one transaction (at most MAX_BATCH), each feed a savepoint. A failing feed is an error value recorded on its row; it never
 stops the others.
 
 Everything called from here is pure (parse, clean, rules, decide) or a thin
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.errors import MonitorError, StorageError
-from core.types import Article, StoryKey, Tagging
+from core.types import Article, StoryKey, Tagging, content_hash
 from monitor.clean import date_out_of_range, to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
@@ -104,6 +104,7 @@ class _Work:
     update: FeedUpdate
     items: list[tuple[Article, Tagging]]
     story_keys: list[StoryKey] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
 
 
 def rule_fields(*, title: str, text: str, author: str, url: str, feed: str) -> dict[str, str]:
@@ -128,6 +129,7 @@ class _Parsed:
     warning: str | None = None
     items: list[tuple[Article, Tagging]] = field(default_factory=list)
     story_keys: list[StoryKey] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)  # content hashes, one per item: made here, not in the writer
 
 
 def parse_clean_tag(
@@ -145,7 +147,7 @@ def parse_clean_tag(
     except MonitorError as exc:
         return _Parsed(error=str(exc))
     name = feed_name or parsed.title or base_url
-    items, keys = [], []
+    items, keys, hashes = [], [], []
     bad_dates = 0
     failed: list[str] = []
     for n, raw in enumerate(parsed.entries, 1):
@@ -155,12 +157,14 @@ def parse_clean_tag(
             tagging = tag_article(ruleset, article, name)
             # The story key is computed here, in parallel, not in the single writer thread.
             key = story_key(article.title, article.text, article.published) if stories else None
+            digest = content_hash(article.title, article.text)
         except Exception as exc:
             log.debug("entry %d of %s skipped", n, base_url, exc_info=True)
             failed.append(f"entry {n}: {type(exc).__name__}: {str(exc)[:120]}")
             continue
         bad_dates += date_out_of_range(raw.published, now)
         items.append((article, tagging))
+        hashes.append(digest)
         if key is not None:
             keys.append(key)
     warnings = [parsed.warning] if parsed.warning else []
@@ -176,6 +180,7 @@ def parse_clean_tag(
         warning="; ".join(warnings) or None,
         items=items,
         story_keys=keys,
+        hashes=hashes,
     )
 
 
@@ -266,6 +271,8 @@ class Pipeline:
     # Below this many feeds a round is parsed in the fetching threads: starting
     # worker processes costs more than it saves.
     MIN_FEEDS_FOR_PROCESSES = 8
+    # At most this many feeds per write transaction: what a kill mid-round can lose (and refetch).
+    MAX_BATCH = 50
 
     def __init__(
         self,
@@ -336,14 +343,20 @@ class Pipeline:
                         summary.interrupted = True
                         break
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        if stop is not None and stop.is_set():
+                    ready = list(done)
+                    # Every feed finished meanwhile goes into one transaction (at most
+                    # MAX_BATCH): when the writer keeps up, batches are one feed; when it
+                    # falls behind, they grow and the commits thin out.
+                    for start in range(0, len(ready), self.MAX_BATCH):
+                        works = [fut.result() for fut in ready[start : start + self.MAX_BATCH]]
+                        reports = self._write_batch(works, now, ruleset.version, stop)
+                        summary.feeds.extend(reports)
+                        if on_feed_done is not None:
+                            for report in reports:
+                                on_feed_done(report)
+                        if len(reports) < len(works):
                             summary.interrupted = True
                             break
-                        report = self._write(fut.result(), now, ruleset.version)
-                        summary.feeds.append(report)
-                        if on_feed_done is not None:
-                            on_feed_done(report)
                     if summary.interrupted:
                         break
             finally:
@@ -423,7 +436,7 @@ class Pipeline:
         update.warning = parsed.warning
         update.title = parsed.title
         update.site_url = parsed.link
-        return _Work(feed, update, parsed.items, parsed.story_keys)
+        return _Work(feed, update, parsed.items, parsed.story_keys, parsed.hashes)
 
     def _parse(
         self, ruleset: RuleSet, body: bytes, url: str, content_type: str | None, name: str | None, now: datetime
@@ -444,6 +457,37 @@ class Pipeline:
                 pass
         return parse_clean_tag(ruleset, body, url, content_type, name, now, self.stories)
 
+    def _write_batch(
+        self, works: list[_Work], now: datetime, rules_version: str, stop: threading.Event | None
+    ) -> list[FeedReport]:
+        """Store several feeds' polls in one transaction; the reports come back once it committed.
+
+        Each feed is its own savepoint inside it, so one feed's storage error
+        rolls back that feed only. A kill mid-batch loses the whole batch,
+        feed rows (ETag, Last-Modified) included, so the next poll fetches
+        those feeds again in full. `stop` set: the feeds written so far are
+        committed and the rest skipped.
+        """
+        reports: list[FeedReport] = []
+        try:
+            with self.store.transaction():
+                for work in works:
+                    if stop is not None and stop.is_set():
+                        break
+                    report = self._write(work, now, rules_version)
+                    if report.status == "storage_error" and not self.store.in_transaction():
+                        # SQLite rolled the whole transaction back (disk full, I/O error).
+                        raise StorageError(report.error or "the batch's transaction was rolled back")
+                    reports.append(report)
+        except StorageError as exc:
+            log.error("%d feeds not stored: %s", len(works), exc)
+            return [
+                FeedReport(w.feed.url, w.feed.name or w.update.title or w.feed.title or w.feed.url, "storage_error",
+                           error=str(exc))
+                for w in works
+            ]
+        return reports
+
     def _write(self, work: _Work, now: datetime, rules_version: str) -> FeedReport:
         feed, update = work.feed, work.update
         name = feed.name or update.title or feed.title or feed.url
@@ -457,6 +501,7 @@ class Pipeline:
                 rules_version=rules_version,
                 story_keys=work.story_keys or None,
                 story_window=self.story_window,
+                hashes=work.hashes or None,
             )
         except StorageError as exc:
             # The transaction rolled back: the feed is exactly as before this poll.

@@ -282,6 +282,10 @@ class Store:
         """One write transaction (nested: a savepoint); SQLite failures become a StorageError."""
         return self._writing()
 
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (SQLite rolls one back by itself on a full disk or an I/O error)."""
+        return self.db.conn.in_transaction
+
     def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
         """This feed's entries stored under any of these identity keys, with their article's version."""
         found: dict[str, KnownEntry] = {}

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from feedgen import rss, write_config
+
 from monitor.decide import Policy
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.pipeline import FeedReport, Pipeline

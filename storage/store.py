@@ -9,6 +9,7 @@ It must not fetch, parse or evaluate rules: it stores what it is given.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -201,6 +202,7 @@ class Store:
     ) -> tuple[Feed, bool]:
         """Add a feed (or bring back a removed one). Returns (feed, created)."""
         with self._writing():
+            self._set_meta("configured_feeds", None)  # the next sync of the config looks again
             existing = self._feed_rows("url = ? OR origin_url = ?", (url, url))
             if existing:
                 feed = existing[0]
@@ -223,6 +225,7 @@ class Store:
         """Stop polling a feed. Its articles stay: they are history."""
         feed = self.get_feed(url)
         with self._writing():
+            self._set_meta("configured_feeds", None)  # a configured feed removed by hand comes back on the next sync
             self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
         return feed
 
@@ -243,26 +246,53 @@ class Store:
 
         Feeds added from the CLI or OPML are left alone. A configured feed
         that has since moved (301/308) is found by the URL it was added with.
+        One pass over the feeds table, and nothing at all when the list is
+        the one synced last time (its fingerprint is kept in `meta`; adding
+        or removing a feed by hand clears it, so the next sync looks again).
         """
         specs = list(specs)
-        wanted = {url for url, _, _ in specs}
+        fingerprint = hashlib.sha256(json.dumps(specs).encode("utf-8", "surrogatepass")).hexdigest()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'configured_feeds'").fetchone()
+        if row is not None and row[0] == fingerprint:
+            return
         with self._writing():
+            rows = self.db.execute("SELECT id, url, origin_url, name, interval, source, removed FROM feeds").fetchall()
+            by_url: dict[str, tuple[Any, ...]] = {}
+            for r in rows:
+                by_url.setdefault(r[1], r)
+            for r in rows:
+                by_url.setdefault(r[2], r)
+            wanted: set[int] = set()
+            updates: list[tuple[Any, ...]] = []
+            inserts: list[tuple[Any, ...]] = []
             for url, name, interval in specs:
-                rows = self._feed_rows("url = ? OR origin_url = ?", (url, url))
-                if rows:
-                    self.db.execute(
-                        "UPDATE feeds SET name = ?, interval = ?, source = 'config', removed = 0 WHERE id = ?",
-                        (name, interval, rows[0].id),
-                    )
-                else:
-                    self.db.execute(
-                        "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
-                        "VALUES (?, ?, ?, ?, 'config', ?, ?)",
-                        (url, url, name, interval, iso(now), iso(now)),
-                    )
-            for feed in self._feed_rows("source = 'config' AND removed = 0"):
-                if feed.origin_url not in wanted and feed.url not in wanted:
-                    self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
+                found = by_url.get(url)
+                if found is None:
+                    inserts.append((url, url, name, interval, iso(now), iso(now)))
+                    continue
+                wanted.add(found[0])
+                if (found[3], found[4], found[5], found[6]) != (name, interval, "config", 0):
+                    updates.append((name, interval, found[0]))
+            self.db.conn.executemany(
+                "UPDATE feeds SET name = ?, interval = ?, source = 'config', removed = 0 WHERE id = ?", updates
+            )
+            self.db.conn.executemany(
+                "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
+                "VALUES (?, ?, ?, ?, 'config', ?, ?)",
+                inserts,
+            )
+            retired = [(r[0],) for r in rows if r[5] == "config" and not r[6] and r[0] not in wanted]
+            self.db.conn.executemany("UPDATE feeds SET removed = 1 WHERE id = ?", retired)
+            self._set_meta("configured_feeds", fingerprint)
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def feeds_due(self, now: datetime) -> list[Feed]:
         """Feeds to poll now: active, not disabled, and due (or never polled)."""

@@ -167,3 +167,32 @@ def test_a_killed_poll_loses_only_unfinished_feeds_and_the_next_poll_fetches_the
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT count(*) FROM feeds WHERE etag IS NULL").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == 13 * 3
+
+
+def test_sync_of_an_unchanged_feed_list_does_nothing_and_a_hand_edit_makes_it_look_again(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db")
+    specs = [(f"https://s{i}.example/feed.xml", f"Feed {i}", None) for i in range(50)]
+    store.sync_configured_feeds(specs, now=NOW)
+    assert len(store.list_feeds()) == 50
+    store.db.execute("UPDATE feeds SET name = 'edited' WHERE url = ?", (specs[0][0],))
+    store.db.conn.commit()
+    store.sync_configured_feeds(specs, now=NOW)  # same list: skipped, the edit stays
+    assert store.get_feed(specs[0][0]).name == "edited"
+    store.remove_feed(specs[1][0])  # by hand: the next sync looks at the list again
+    store.sync_configured_feeds(specs, now=NOW)
+    assert store.get_feed(specs[0][0]).name == "Feed 0"
+    assert not store.get_feed(specs[1][0]).removed
+    store.sync_configured_feeds(specs[2:], now=NOW)  # two dropped from the config: retired
+    assert {f.url for f in store.list_feeds()} == {u for u, _, _ in specs[2:]}
+    store.close()
+
+
+def test_a_configured_feed_is_found_by_index_not_by_scan(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db")
+    plan = " ".join(
+        r[-1] for r in store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM feeds WHERE url = ? OR origin_url = ?", ("a", "a")
+        ).fetchall()
+    )
+    assert "idx_feeds_origin_url" in plan and "SCAN" not in plan
+    store.close()

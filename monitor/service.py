@@ -12,7 +12,7 @@ import math
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monitor.fetch import Fetcher, FetchSettings
 from core.errors import MonitorError
 from core.types import combined_text
 from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
-from storage import Feed, Store
+from storage import Feed, Store, iso
 
 log = logging.getLogger("monitor")
 
@@ -455,8 +455,22 @@ def housekeeping(config: Config, *, now: datetime) -> int:
     """Prune unflagged articles older than keep_days; keep the database in shape."""
     with open_store(config, now=now) as store:
         pruned = store.prune(before=now - timedelta(days=config.keep_days))
+        # Days before today: one summary row per feed; beyond fetch_log_days: gone.
+        today = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        folded, dropped = store.compact_fetch_log(
+            fold_before=today, drop_before=now - timedelta(days=config.fetch_log_days)
+        )
+        log.info("housekeeping: fetch log: %d rows folded into daily summaries, %d older rows dropped", folded, dropped)
+        store.set_meta("last_housekeeping", iso(now))
         store.maintain()
     return pruned
+
+
+def housekeeping_due(config: Config, *, now: datetime) -> bool:
+    """Whether a day has passed since the last housekeeping (for `monitor run --once` from cron)."""
+    with open_store(config, now=now) as store:
+        last = store.meta("last_housekeeping")
+    return last is None or datetime.fromisoformat(last) <= now - timedelta(days=1)
 
 
 # ----------------------------------------------------------- rule tuning

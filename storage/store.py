@@ -873,6 +873,47 @@ class Store:
             self.db.execute("DELETE FROM fetch_log WHERE at < ?", (cutoff,))
         return cur.rowcount
 
+    def compact_fetch_log(self, *, fold_before: datetime, drop_before: datetime) -> tuple[int, int]:
+        """Bound the fetch log: drop rows older than `drop_before`; fold each feed's earlier days into one row.
+
+        Before `fold_before`, the fetches of one feed on one UTC day become
+        their last row (its status, error and warning: the day's outcome)
+        with the day's counts summed and `fetches` saying how many there
+        were. The last row keeps its id, so "a feed's latest fetch" reads
+        the same. Returns (rows folded away, rows dropped).
+        """
+        with self._writing():
+            dropped = self.db.execute("DELETE FROM fetch_log WHERE at < ?", (iso(drop_before),)).rowcount
+            self.db.execute("DROP TABLE IF EXISTS temp.fold")
+            self.db.execute(
+                "CREATE TEMP TABLE fold AS SELECT feed_id, substr(at, 1, 10) AS day, max(id) AS keep, "
+                "sum(fetches) AS fetches, sum(new) AS new, sum(updated) AS updated, sum(linked) AS linked, "
+                "sum(bytes) AS bytes, sum(elapsed) AS elapsed FROM fetch_log WHERE at < ? "
+                "GROUP BY feed_id, day HAVING count(*) > 1",
+                (iso(fold_before),),
+            )
+            self.db.execute("CREATE INDEX temp.fold_keep ON fold(keep)")
+            self.db.execute(
+                "UPDATE fetch_log SET (fetches, new, updated, linked, bytes, elapsed) = "
+                "(SELECT fetches, new, updated, linked, bytes, round(elapsed, 3) FROM fold WHERE keep = fetch_log.id) "
+                "WHERE id IN (SELECT keep FROM fold)"
+            )
+            folded = self.db.execute(
+                "DELETE FROM fetch_log WHERE id IN (SELECT l.id FROM fold f JOIN fetch_log l "
+                "ON l.feed_id = f.feed_id AND l.at >= f.day AND l.at < f.day || 'T99' WHERE l.id != f.keep)"
+            ).rowcount
+            self.db.execute("DROP TABLE temp.fold")
+        return folded, dropped
+
+    def meta(self, key: str) -> str | None:
+        """A value of the store's own bookkeeping (see `set_meta`)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._writing():
+            self._set_meta(key, value)
+
     def maintain(self) -> None:
         """Keep the file in shape: merge FTS segments, refresh planner stats, trim the WAL."""
         try:

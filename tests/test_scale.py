@@ -196,3 +196,43 @@ def test_a_configured_feed_is_found_by_index_not_by_scan(tmp_path: Path) -> None
     )
     assert "idx_feeds_origin_url" in plan and "SCAN" not in plan
     store.close()
+
+
+def test_fetch_log_keeps_one_row_per_feed_and_day_and_drops_what_is_past_retention(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from monitor.config import load_config
+    from monitor.service import housekeeping, housekeeping_due
+
+    cfg = load_config(write_config(tmp_path, ["https://a.example/feed.xml", "https://b.example/feed.xml"]))
+    now = NOW
+    with Store(cfg.storage_path) as store:
+        store.sync_configured_feeds([(f.url, f.name, f.interval) for f in cfg.feeds], now=now)
+        a, b = (f.id for f in store.list_feeds())
+        rows = []
+        for days_ago in (0, 1, 2, 40):
+            for k in range(4):
+                at = (now - timedelta(days=days_ago)).replace(hour=1 + k * 5)
+                for feed in (a, b):
+                    status, warning = ("error", "bad") if k == 3 and feed == b else ("ok", None)
+                    rows.append((feed, at.isoformat(), status, 200, k, 100, warning))
+        store.db.conn.executemany(
+            "INSERT INTO fetch_log (feed_id, at, status, http_status, new, bytes, warning) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        store.db.conn.commit()
+        latest_warning = store.last_warnings()
+    assert housekeeping_due(cfg, now=now)
+    housekeeping(cfg, now=now)
+    assert not housekeeping_due(cfg, now=now + timedelta(hours=23))
+    with Store(cfg.storage_path) as store:
+        got = store.db.execute(
+            "SELECT feed_id, substr(at, 1, 10), count(*), sum(fetches), sum(new), sum(bytes), max(status) "
+            "FROM fetch_log GROUP BY feed_id, substr(at, 1, 10) ORDER BY 1, 2"
+        ).fetchall()
+        assert store.last_warnings() == latest_warning
+    today, d1, d2 = (str((now - timedelta(days=d)).date()) for d in (0, 1, 2))
+    assert got == [
+        (a, d2, 1, 4, 6, 400, "ok"), (a, d1, 1, 4, 6, 400, "ok"), (a, today, 4, 4, 6, 400, "ok"),
+        (b, d2, 1, 4, 6, 400, "error"), (b, d1, 1, 4, 6, 400, "error"), (b, today, 4, 4, 6, 400, "ok"),
+    ]  # 40 days ago: past the 30-day default, gone; today: untouched; a folded day keeps its last outcome

@@ -236,3 +236,14 @@ def test_fetch_log_keeps_one_row_per_feed_and_day_and_drops_what_is_past_retenti
         (a, d2, 1, 4, 6, 400, "ok"), (a, d1, 1, 4, 6, 400, "ok"), (a, today, 4, 4, 6, 400, "ok"),
         (b, d2, 1, 4, 6, 400, "error"), (b, d1, 1, 4, 6, 400, "error"), (b, today, 4, 4, 6, 400, "ok"),
     ]  # 40 days ago: past the 30-day default, gone; today: untouched; a folded day keeps its last outcome
+
+
+def test_a_round_reuses_one_connection_per_host(feeds: FeedServer) -> None:
+    urls = [feeds.url(n) for n in range(12)]
+    with Fetcher(FetchSettings(per_host=1)) as fetcher:
+        first = [fetcher.fetch(u, now=NOW) for u in urls]
+        again = [fetcher.fetch(u, etag=r.etag, now=NOW) for u, r in zip(urls, first)]
+    assert all(r.body for r in first) and all(r.not_modified for r in again)
+    # 24 requests (12 full bodies, 12 answered 304) over a single kept-alive connection.
+    assert len(feeds.full) == 12 and len(feeds.conditional) == 12
+    assert feeds.connections == 1

@@ -336,7 +336,20 @@ class Pipeline:
         stop: threading.Event | None,
     ) -> PollSummary:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(feeds)), thread_name_prefix="poll") as pool:
-            pending: set[Future[_Work]] = {pool.submit(self._work, feed, ruleset, now) for feed in feeds}
+            # Feeds are handed to the pool only a little ahead of the writer: fetched and
+            # parsed feeds wait in memory until written, so submitting a 10,000-feed round
+            # at once held most of it in memory when the writer was the slower side.
+            queue = iter(feeds)
+            ahead = max(2 * self.MAX_BATCH, 4 * self.concurrency)
+            pending: set[Future[_Work]] = set()
+
+            def top_up() -> None:
+                for feed in queue:
+                    pending.add(pool.submit(self._work, feed, ruleset, now))
+                    if len(pending) >= ahead:
+                        break
+
+            top_up()
             try:
                 while pending:
                     if stop is not None and stop.is_set():
@@ -359,6 +372,7 @@ class Pipeline:
                             break
                     if summary.interrupted:
                         break
+                    top_up()
             finally:
                 for fut in pending:
                     fut.cancel()

@@ -157,6 +157,7 @@ class Config:
     digest_dir: Path
     story_window_days: int = 3
     stories_enabled: bool = True
+    fetch_log_days: int = 30
     trend_window: int = 14
     spike_factor: float = 2.0
     spike_min_count: int = 3
@@ -440,11 +441,14 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         return (base_dir / Path(p).expanduser()).resolve()
 
     storage = r.table(data, "storage")
-    r.unknown(storage, {"path", "data_dir", "keep_days"}, "storage.")
+    r.unknown(storage, {"path", "data_dir", "keep_days", "fetch_log_days"}, "storage.")
     data_dir = resolve(r.get(storage, "data_dir", str, "data", "storage.data_dir"))
     storage_path_raw = r.get(storage, "path", str, None, "storage.path")
     storage_path = resolve(storage_path_raw) if storage_path_raw else data_dir / "monitor.db"
     keep_days = r.positive(storage, "keep_days", 90, "storage.keep_days", most=36500)
+    # The fetch log (one row per fetch: ~a million a day at 10,000 feeds) is kept this long;
+    # housekeeping folds each feed's earlier days into one row per day meanwhile.
+    fetch_log_days = r.positive(storage, "fetch_log_days", 30, "storage.fetch_log_days", most=36500)
 
     schedule = r.table(data, "schedule")
     r.unknown(schedule, {"interval", "jitter", "max_errors", "max_backoff"}, "schedule.")
@@ -552,6 +556,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         data_dir=data_dir,
         storage_path=storage_path,
         keep_days=keep_days,
+        fetch_log_days=fetch_log_days,
         interval=interval,
         jitter=jitter,
         max_errors=max_errors,

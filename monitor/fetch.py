@@ -328,7 +328,7 @@ class Fetcher:
                     self._read(resp, result, watch, now)
                     return
                 finally:
-                    resp.close()
+                    _release(resp, watch)
         raise _Abandon(f"too many redirects (more than {s.max_redirects})")
 
     def _done(self, result: FetchResult, start: float) -> FetchResult:
@@ -384,6 +384,32 @@ class Fetcher:
             # The deadline timer shut the socket: that end of data is not the end of the body.
             raise _Abandon(f"download not finished within {s.total_timeout:g} s (server too slow); abandoned")
         result.body = b"".join(chunks)
+
+
+_DRAIN = 65536
+
+
+def _release(resp: requests.Response, watch: _Watch) -> None:
+    """Hand the connection back to the pool when its response was read to the end, else close it.
+
+    Keeping it is what lets the next feed of the host skip the TCP (and TLS)
+    handshake. A small unread body (a redirect's, an error page's) is read
+    off first; anything else, or a fetch cut off by its deadline, closes the
+    connection as before.
+    """
+    raw = resp.raw
+    try:
+        if not watch.expired and raw is not None and not raw.closed:
+            left = raw.length_remaining
+            if left is not None and 0 < left <= _DRAIN:
+                raw.drain_conn()
+                left = raw.length_remaining
+            if left == 0 or (left is None and _finished(raw)):
+                raw.release_conn()
+                return
+    except Exception:  # a broken connection while draining: just close it
+        pass
+    resp.close()
 
 
 def _finished(raw: Any) -> bool:

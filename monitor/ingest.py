@@ -275,25 +275,29 @@ def save_poll(
     rules_version: str | None = None,
     story_keys: Sequence[StoryKey | None] | None = None,
     story_window: timedelta = timedelta(days=3),
+    hashes: Sequence[str] | None = None,
 ) -> SaveStats:
     """Store one feed's poll, all or nothing: read what the decision needs, decide, apply.
 
     A new article with a story key joins the story `place_stories` picks
     among the articles sharing a band key within `story_window`, or starts
-    one. Without story keys no story is placed.
+    one. Without story keys no story is placed. `hashes`, one per item,
+    are the items' content hashes when the caller computed them already
+    (the pipeline does, in its worker processes).
     """
     keys: list[StoryKey | None] = list(story_keys) if story_keys is not None else [None] * len(items)
-    kept: list[tuple[Article, Tagging, StoryKey | None]] = []
+    given: Sequence[str | None] = hashes if hashes is not None else [None] * len(items)
+    kept: list[tuple[Article, Tagging, StoryKey | None, str | None]] = []
     unstorable: list[str] = []
-    for (a, t), k in zip(items, keys):
+    for (a, t), k, h in zip(items, keys, given):
         if _encodable(a):
-            kept.append((a, t, k))
+            kept.append((a, t, k, h))
         else:
             unstorable.append(f"{a.link!r:.120}: text that cannot be encoded")
-    articles = [a for a, _, _ in kept]
-    taggings = [t for _, t, _ in kept]
-    kept_keys = [k for _, _, k in kept]
-    hashes = [content_hash(a.title, a.feed_text) for a in articles]
+    articles = [a for a, _, _, _ in kept]
+    taggings = [t for _, t, _, _ in kept]
+    kept_keys = [k for _, _, k, _ in kept]
+    hashes = [h if h is not None else content_hash(a.title, a.feed_text) for a, _, _, h in kept]
     identities = identify(articles, hashes)
     with store.transaction():
         known = store.known_entries(feed.id, lookup_keys(identities))

@@ -4,8 +4,8 @@ Feeds are fetched in a bounded thread pool (the fetcher also bounds
 requests per host). Parsing, cleaning and tagging are pure Python and hold
 the GIL, so on a big round they run in worker processes, one per core; on a
 small round (or with processes=0) they run in the fetching thread. Results
-are written by the calling thread, one transaction per feed, as they
-complete. A failing feed is an error value recorded on its row; it never
+are written by the calling thread as they complete: the feeds finished
+meanwhile in one transaction (at most MAX_BATCH), each feed a savepoint. A failing feed is an error value recorded on its row; it never
 stops the others.
 
 Everything called from here is pure (parse, clean, rules, decide) or a thin
@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
 from core.errors import MonitorError, StorageError
-from core.types import Article, StoryKey, Tagging
+from core.types import Article, StoryKey, Tagging, content_hash
 from monitor.clean import canonical_url, date_out_of_range, to_article
 from monitor.decide import Policy, decide
 from monitor.fetch import Fetcher, FetchResult
@@ -173,6 +173,7 @@ class _Work:
     items: list[tuple[Article, Tagging]]
     story_keys: list[StoryKey] = field(default_factory=list)
     pages_done: bool = False  # the full-text step ran (or had nothing to do)
+    hashes: list[str] = field(default_factory=list)
 
 
 def rule_fields(*, title: str, text: str, author: str, url: str, feed: str) -> dict[str, str]:
@@ -198,6 +199,7 @@ class _Parsed:
     warning: str | None = None
     items: list[tuple[Article, Tagging]] = field(default_factory=list)
     story_keys: list[StoryKey] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)  # content hashes, one per item: made here, not in the writer
 
 
 # Memory bounds for one feed (issue 9: a 50,000-entry feed peaked at 400 MB,
@@ -265,7 +267,7 @@ def parse_clean_tag(
         return _Parsed(error=str(exc))
     del body  # the parsed entries are all that is needed from here on
     name = feed_name or parsed.title or base_url
-    items, keys = [], []
+    items, keys, hashes = [], [], []
     bad_dates = 0
     failed: list[str] = []
     total = len(parsed.entries)
@@ -282,12 +284,14 @@ def parse_clean_tag(
             tagging = tag_article(ruleset, article, name)
             # The story key is computed here, in parallel, not in the single writer thread.
             key = story_key(article.title, article.text, article.published) if stories else None
+            digest = content_hash(article.title, article.feed_text)
         except Exception as exc:
             log.debug("entry %d of %s skipped", n, base_url, exc_info=True)
             failed.append(f"entry {n}: {type(exc).__name__}: {str(exc)[:120]}")
             continue
         bad_dates += date_out_of_range(raw.published, now)
         items.append((article, tagging))
+        hashes.append(digest)
         if key is not None:
             keys.append(key)
     warnings = [parsed.warning] if parsed.warning else []
@@ -311,6 +315,7 @@ def parse_clean_tag(
         warning="; ".join(warnings) or None,
         items=items,
         story_keys=keys,
+        hashes=hashes,
     )
 
 
@@ -407,6 +412,8 @@ class Pipeline:
     # Below this many feeds a round is parsed in the fetching threads: starting
     # worker processes costs more than it saves.
     MIN_FEEDS_FOR_PROCESSES = 8
+    # At most this many feeds per write transaction: what a kill mid-round can lose (and refetch).
+    MAX_BATCH = 50
 
     def __init__(
         self,
@@ -472,31 +479,53 @@ class Pipeline:
         stop: threading.Event | None,
     ) -> PollSummary:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(feeds)), thread_name_prefix="poll") as pool:
-            pending: set[Future[_Work]] = {pool.submit(self._work, feed, ruleset, now) for feed in feeds}
+            # Feeds are handed to the pool only a little ahead of the writer: fetched and
+            # parsed feeds wait in memory until written, so submitting a 10,000-feed round
+            # at once held most of it in memory when the writer was the slower side.
+            queue = iter(feeds)
+            ahead = max(2 * self.MAX_BATCH, 4 * self.concurrency)
+            pending: set[Future[_Work]] = set()
+
+            def top_up() -> None:
+                for feed in queue:
+                    pending.add(pool.submit(self._work, feed, ruleset, now))
+                    if len(pending) >= ahead:
+                        break
+
+            top_up()
             try:
                 while pending:
                     if stop is not None and stop.is_set():
                         summary.interrupted = True
                         break
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    ready: list[_Work] = []
                     for fut in done:
-                        if stop is not None and stop.is_set():
-                            summary.interrupted = True
-                            break
                         work = fut.result()
                         if not work.pages_done and self._full_text_step(work, pool, pending, ruleset, now):
                             continue  # written when its pages are in
-                        report = self._write(work, now, ruleset.version)
-                        summary.feeds.append(report)
-                        if on_feed_done is not None:
-                            on_feed_done(report)
-                        if report.status == "storage_error" and summary.store_error is None:
-                            # The feed stays as it was (its transaction rolled back) and
-                            # the round goes on: one feed's write may fail alone (an
-                            # entry SQLite refuses); a full disk fails them all, quickly.
-                            summary.store_error = report.error
+                        ready.append(work)
+                    # Every feed finished meanwhile goes into one transaction (at most
+                    # MAX_BATCH): when the writer keeps up, batches are one feed; when it
+                    # falls behind, they grow and the commits thin out.
+                    for start in range(0, len(ready), self.MAX_BATCH):
+                        works = ready[start : start + self.MAX_BATCH]
+                        reports = self._write_batch(works, now, ruleset.version, stop)
+                        summary.feeds.extend(reports)
+                        for report in reports:
+                            if on_feed_done is not None:
+                                on_feed_done(report)
+                            if report.status == "storage_error" and summary.store_error is None:
+                                # The feed stays as it was (its savepoint or the batch rolled
+                                # back) and the round goes on: one feed's write may fail alone
+                                # (an entry SQLite refuses); a full disk fails them all, quickly.
+                                summary.store_error = report.error
+                        if len(reports) < len(works):
+                            summary.interrupted = True
+                            break
                     if summary.interrupted:
                         break
+                    top_up()
             finally:
                 for fut in pending:
                     fut.cancel()
@@ -582,7 +611,7 @@ class Pipeline:
         update.warning = parsed.warning
         update.title = parsed.title
         update.site_url = parsed.link
-        return _Work(feed, update, parsed.items, parsed.story_keys)
+        return _Work(feed, update, parsed.items, parsed.story_keys, hashes=parsed.hashes)
 
     def _known_keys(self, feed: Feed) -> frozenset[str]:
         """The guids and URLs this feed has stored, read on this thread's own connection
@@ -689,6 +718,37 @@ class Pipeline:
             work.update.warning = f"{work.update.warning}; {note}" if work.update.warning else note
         return work
 
+    def _write_batch(
+        self, works: list[_Work], now: datetime, rules_version: str, stop: threading.Event | None
+    ) -> list[FeedReport]:
+        """Store several feeds' polls in one transaction; the reports come back once it committed.
+
+        Each feed is its own savepoint inside it, so one feed's storage error
+        rolls back that feed only. A kill mid-batch loses the whole batch,
+        feed rows (ETag, Last-Modified) included, so the next poll fetches
+        those feeds again in full. `stop` set: the feeds written so far are
+        committed and the rest skipped.
+        """
+        reports: list[FeedReport] = []
+        try:
+            with self.store.transaction():
+                for work in works:
+                    if stop is not None and stop.is_set():
+                        break
+                    report = self._write(work, now, rules_version)
+                    if report.status == "storage_error" and not self.store.in_transaction():
+                        # SQLite rolled the whole transaction back (disk full, I/O error).
+                        raise StorageError(report.error or "the batch's transaction was rolled back")
+                    reports.append(report)
+        except StorageError as exc:
+            log.error("%d feeds not stored: %s", len(works), exc)
+            return [
+                FeedReport(w.feed.url, w.feed.name or w.update.title or w.feed.title or w.feed.url, "storage_error",
+                           error=str(exc))
+                for w in works
+            ]
+        return reports
+
     def _write(self, work: _Work, now: datetime, rules_version: str) -> FeedReport:
         feed, update = work.feed, work.update
         name = feed.name or update.title or feed.title or feed.url
@@ -702,6 +762,7 @@ class Pipeline:
                 rules_version=rules_version,
                 story_keys=work.story_keys or None,
                 story_window=self.story_window,
+                hashes=work.hashes or None,
             )
         except StorageError as exc:
             # The transaction rolled back: the feed is exactly as before this poll.

@@ -208,7 +208,13 @@ class Runner:
             summary = self.poll_due()
             if not summary.feeds:
                 log.info("no feeds due")
-            return RoundResult(summary, self.digests_due())
+            result = RoundResult(summary, self.digests_due())
+            # From cron there is no daily job: housekeeping (which bounds the fetch log) runs once a day here.
+            from monitor.service import housekeeping_due
+
+            if housekeeping_due(self.config, now=self.clock()):
+                self.housekeeping()
+            return result
         finally:
             self.close()
 

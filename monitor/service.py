@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from monitor.alerts import check_alerts
 from monitor.backtest import Backtest, backtest, stored_fields, stored_tagging
@@ -42,12 +42,12 @@ from monitor.pipeline import FeedReport, ParserPool, Pipeline, PollSummary
 from monitor.settings import fetch_settings, open_store, policy
 from monitor.status import feed_status, next_runs, status_extras
 from rules import RuleSet, load_rules
-from storage import Feed, Store
+from storage import Feed, Store, iso
 
 __all__ = [
     "Backtest", "DigestResult", "backtest", "check_alerts", "day_items", "delivery_configured", "digest_day_for",
     "digest_items", "due_digest_days", "feed_health", "feed_status", "fetch_settings", "housekeeping", "make_digest",
-    "next_runs", "open_store", "policy", "poll_once", "retry_deliveries", "select_day", "select_feeds",
+    "housekeeping_due", "next_runs", "open_store", "policy", "poll_once", "retry_deliveries", "select_day", "select_feeds",
     "status_extras", "stored_fields", "stored_tagging", "stories_of_day", "trends",
 ]
 
@@ -112,5 +112,19 @@ def housekeeping(config: Config, *, now: datetime) -> int:
     """Prune unflagged articles older than keep_days; keep the database in shape."""
     with open_store(config, now=now) as store:
         pruned = store.prune(before=now - timedelta(days=config.keep_days))
+        # Days before today: one summary row per feed; beyond fetch_log_days: gone.
+        today = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        folded, dropped = store.compact_fetch_log(
+            fold_before=today, drop_before=now - timedelta(days=config.fetch_log_days)
+        )
+        log.info("housekeeping: fetch log: %d rows folded into daily summaries, %d older rows dropped", folded, dropped)
+        store.set_meta("last_housekeeping", iso(now))
         store.maintain()
     return pruned
+
+
+def housekeeping_due(config: Config, *, now: datetime) -> bool:
+    """Whether a day has passed since the last housekeeping (for `monitor run --once` from cron)."""
+    with open_store(config, now=now) as store:
+        last = store.meta("last_housekeeping")
+    return last is None or datetime.fromisoformat(last) <= now - timedelta(days=1)

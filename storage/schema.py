@@ -197,6 +197,23 @@ def m002_stories(db: Database) -> None:
 
 
 @migrations()
+def m003_scale(db: Database) -> None:
+    """Indexed lookups for tens of thousands of feeds, and a place for the store's own bookkeeping.
+
+    A configured feed is found by the URL it was added with (`origin_url`)
+    as well as by where it is fetched now (`url`, unique, so indexed): the
+    second index turns the sync's `url = ? OR origin_url = ?` from a scan
+    into two lookups. `meta` keeps small values such as the fingerprint of
+    the last synced feed list. `fetches` lets one fetch_log row summarise a
+    feed's day (housekeeping folds old rows that way).
+    """
+    db.execute("CREATE INDEX idx_feeds_origin_url ON feeds(origin_url)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+    db.execute("ALTER TABLE fetch_log ADD COLUMN fetches INTEGER NOT NULL DEFAULT 1")
+    db.execute("CREATE INDEX idx_fetch_log_at ON fetch_log(at)")
+
+
+@migrations()
 def m004_full_text(db: Database) -> None:
     """The linked page's main text beside the feed's summary, and feed options from config, CLI and OPML.
 

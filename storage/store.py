@@ -9,6 +9,7 @@ It must not fetch, parse or evaluate rules: it stores what it is given.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -218,6 +219,7 @@ class Store:
     ) -> tuple[Feed, bool]:
         """Add a feed (or bring back a removed one). Returns (feed, created)."""
         with self._writing():
+            self._set_meta("configured_feeds", None)  # the next sync of the config looks again
             existing = self._feed_rows("url = ? OR origin_url = ?", (url, url))
             if existing:
                 feed = existing[0]
@@ -240,6 +242,7 @@ class Store:
         """Stop polling a feed. Its articles stay: they are history."""
         feed = self.get_feed(url)
         with self._writing():
+            self._set_meta("configured_feeds", None)  # a configured feed removed by hand comes back on the next sync
             self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
         return feed
 
@@ -260,26 +263,53 @@ class Store:
 
         Feeds added from the CLI or OPML are left alone. A configured feed
         that has since moved (301/308) is found by the URL it was added with.
+        One pass over the feeds table, and nothing at all when the list is
+        the one synced last time (its fingerprint is kept in `meta`; adding
+        or removing a feed by hand clears it, so the next sync looks again).
         """
         specs = list(specs)
-        wanted = {url for url, _, _ in specs}
+        fingerprint = hashlib.sha256(json.dumps(specs).encode("utf-8", "surrogatepass")).hexdigest()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'configured_feeds'").fetchone()
+        if row is not None and row[0] == fingerprint:
+            return
         with self._writing():
+            rows = self.db.execute("SELECT id, url, origin_url, name, interval, source, removed FROM feeds").fetchall()
+            by_url: dict[str, tuple[Any, ...]] = {}
+            for r in rows:
+                by_url.setdefault(r[1], r)
+            for r in rows:
+                by_url.setdefault(r[2], r)
+            wanted: set[int] = set()
+            updates: list[tuple[Any, ...]] = []
+            inserts: list[tuple[Any, ...]] = []
             for url, name, interval in specs:
-                rows = self._feed_rows("url = ? OR origin_url = ?", (url, url))
-                if rows:
-                    self.db.execute(
-                        "UPDATE feeds SET name = ?, interval = ?, source = 'config', removed = 0 WHERE id = ?",
-                        (name, interval, rows[0].id),
-                    )
-                else:
-                    self.db.execute(
-                        "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
-                        "VALUES (?, ?, ?, ?, 'config', ?, ?)",
-                        (url, url, name, interval, iso(now), iso(now)),
-                    )
-            for feed in self._feed_rows("source = 'config' AND removed = 0"):
-                if feed.origin_url not in wanted and feed.url not in wanted:
-                    self.db.execute("UPDATE feeds SET removed = 1 WHERE id = ?", (feed.id,))
+                found = by_url.get(url)
+                if found is None:
+                    inserts.append((url, url, name, interval, iso(now), iso(now)))
+                    continue
+                wanted.add(found[0])
+                if (found[3], found[4], found[5], found[6]) != (name, interval, "config", 0):
+                    updates.append((name, interval, found[0]))
+            self.db.conn.executemany(
+                "UPDATE feeds SET name = ?, interval = ?, source = 'config', removed = 0 WHERE id = ?", updates
+            )
+            self.db.conn.executemany(
+                "INSERT INTO feeds (url, origin_url, name, interval, source, next_due, added_at) "
+                "VALUES (?, ?, ?, ?, 'config', ?, ?)",
+                inserts,
+            )
+            retired = [(r[0],) for r in rows if r[5] == "config" and not r[6] and r[0] not in wanted]
+            self.db.conn.executemany("UPDATE feeds SET removed = 1 WHERE id = ?", retired)
+            self._set_meta("configured_feeds", fingerprint)
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def set_feed_options(self, options: Iterable[tuple[str, bool, str | None]]) -> None:
         """Set (url, full_text, category) on these feeds (found by current or original URL); others are left alone."""
@@ -313,6 +343,9 @@ class Store:
         """Every identity key and URL this feed's entries are stored under."""
         rows = self.db.execute("SELECT guid, url FROM entries WHERE feed_id = ?", (feed_id,)).fetchall()
         return frozenset(v for row in rows for v in row if v)
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (SQLite rolls one back by itself on a full disk or an I/O error)."""
+        return self.db.conn.in_transaction
 
     def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
         """This feed's entries stored under any of these identity keys, with their article's version."""
@@ -1099,6 +1132,47 @@ class Store:
             )
             self.db.execute("DELETE FROM fetch_log WHERE at < ?", (cutoff,))
         return cur.rowcount
+
+    def compact_fetch_log(self, *, fold_before: datetime, drop_before: datetime) -> tuple[int, int]:
+        """Bound the fetch log: drop rows older than `drop_before`; fold each feed's earlier days into one row.
+
+        Before `fold_before`, the fetches of one feed on one UTC day become
+        their last row (its status, error and warning: the day's outcome)
+        with the day's counts summed and `fetches` saying how many there
+        were. The last row keeps its id, so "a feed's latest fetch" reads
+        the same. Returns (rows folded away, rows dropped).
+        """
+        with self._writing():
+            dropped = self.db.execute("DELETE FROM fetch_log WHERE at < ?", (iso(drop_before),)).rowcount
+            self.db.execute("DROP TABLE IF EXISTS temp.fold")
+            self.db.execute(
+                "CREATE TEMP TABLE fold AS SELECT feed_id, substr(at, 1, 10) AS day, max(id) AS keep, "
+                "sum(fetches) AS fetches, sum(new) AS new, sum(updated) AS updated, sum(linked) AS linked, "
+                "sum(bytes) AS bytes, sum(elapsed) AS elapsed FROM fetch_log WHERE at < ? "
+                "GROUP BY feed_id, day HAVING count(*) > 1",
+                (iso(fold_before),),
+            )
+            self.db.execute("CREATE INDEX temp.fold_keep ON fold(keep)")
+            self.db.execute(
+                "UPDATE fetch_log SET (fetches, new, updated, linked, bytes, elapsed) = "
+                "(SELECT fetches, new, updated, linked, bytes, round(elapsed, 3) FROM fold WHERE keep = fetch_log.id) "
+                "WHERE id IN (SELECT keep FROM fold)"
+            )
+            folded = self.db.execute(
+                "DELETE FROM fetch_log WHERE id IN (SELECT l.id FROM fold f JOIN fetch_log l "
+                "ON l.feed_id = f.feed_id AND l.at >= f.day AND l.at < f.day || 'T99' WHERE l.id != f.keep)"
+            ).rowcount
+            self.db.execute("DROP TABLE temp.fold")
+        return folded, dropped
+
+    def meta(self, key: str) -> str | None:
+        """A value of the store's own bookkeeping (see `set_meta`)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._writing():
+            self._set_meta(key, value)
 
     def maintain(self) -> None:
         """Keep the file in shape: merge FTS segments, refresh planner stats, trim the WAL."""

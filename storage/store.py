@@ -885,14 +885,7 @@ class Store:
         )
         page = (-1 if limit is None else limit, max(0, offset))
         rows = self._fts(sql, query, lambda q: (marks[0], marks[1], q, *page))
-        keys = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
-        out = []
-        for r in rows:
-            d = dict(zip(keys, r))
-            d["tags"] = json.loads(d["tags"])
-            d["flagged"] = bool(d["flagged"])
-            out.append(d)
-        return out
+        return _search_rows(rows)
 
     def search_total(self, query: str) -> int:
         """How many stored articles `search(query)` finds in all."""
@@ -1091,14 +1084,7 @@ class Store:
             except sqlite3.OperationalError:
                 # Not valid FTS5 syntax (a stray quote, a bare operator): search the words literally.
                 rows, total = run(" ".join('"' + w.replace('"', '""') + '"' for w in q.split()))
-        keys = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
-        out = []
-        for r in rows:
-            d = dict(zip(keys, r))
-            d["tags"] = json.loads(d["tags"])
-            d["flagged"] = bool(d["flagged"])
-            out.append(d)
-        return out, total
+        return _search_rows(rows), total
 
     def flagged_with_tag_between(self, tag: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flagged articles (with `tag`, or any) published in [start, end): id, story_id, title, link, feed,
@@ -1240,3 +1226,17 @@ def _decode_article(d: dict[str, Any]) -> dict[str, Any]:
     d["flagged"] = bool(d["flagged"])
     d["published_from_feed"] = bool(d["published_from_feed"])
     return d
+
+
+_SEARCH_KEYS = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")
+
+
+def _search_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Search hits as dicts (`monitor search --json`, the web app's search page)."""
+    out = []
+    for r in rows:
+        d = dict(zip(_SEARCH_KEYS, r))
+        d["tags"] = json.loads(d["tags"])
+        d["flagged"] = bool(d["flagged"])
+        out.append(d)
+    return out

@@ -583,6 +583,17 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     )
 
 
+def _password(r: _Reader, table: dict[str, Any], prefix: str) -> str | None:
+    """`password`, or the environment variable `password_env` names (which wins when both are given)."""
+    password = r.get(table, "password", str, None, f"{prefix}password")
+    password_env = r.get(table, "password_env", str, None, f"{prefix}password_env")
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            r.problem(f"{prefix}password_env", f"environment variable {password_env} is not set")
+    return password
+
+
 def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:
     r.unknown(table, {"enabled", "host", "port", "user", "password", "password_env"}, "web.")
     d = WebConfig()
@@ -590,12 +601,7 @@ def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:
     if not 0 < port < 65536:
         r.problem("web.port", f"must be between 1 and 65535, got {port}")
         port = d.port
-    password = r.get(table, "password", str, None, "web.password")
-    password_env = r.get(table, "password_env", str, None, "web.password_env")
-    if password_env:
-        password = os.environ.get(password_env)
-        if password is None:
-            r.problem("web.password_env", f"environment variable {password_env} is not set")
+    password = _password(r, table, "web.")
     user = r.get(table, "user", str, d.user, "web.user")
     if not user.strip() or ":" in user:
         r.problem("web.user", "must be a non-empty name without ':'")
@@ -674,18 +680,13 @@ def _read_digest(r: _Reader, table: dict[str, Any]) -> DigestConfig:
                 r.problem(f"digest.smtp.{key}", "is missing")
         if not recipients or not all(isinstance(x, str) and "@" in x for x in recipients):
             r.problem("digest.smtp.recipients", "must be a non-empty list of e-mail addresses")
-        password = r.get(smtp_table, "password", str, None, "digest.smtp.password")
-        password_env = r.get(smtp_table, "password_env", str, None, "digest.smtp.password_env")
-        if password_env:
-            password = os.environ.get(password_env)
-            if password is None:
-                r.problem("digest.smtp.password_env", f"environment variable {password_env} is not set")
+        password = _password(r, smtp_table, "digest.smtp.")
         username = r.get(smtp_table, "username", str, None, "digest.smtp.username")
         # smtplib sends AUTH as ASCII: anything else raised a UnicodeEncodeError
         # at the first digest, hours later. Say so now, without the value.
         for key, value in (("username", username), ("password", password)):
             if value is not None and not value.isascii():
-                at = "digest.smtp.password_env" if key == "password" and password_env else f"digest.smtp.{key}"
+                at = "digest.smtp.password_env" if key == "password" and smtp_table.get("password_env") else f"digest.smtp.{key}"
                 r.problem(
                     at,
                     f"the SMTP {key} contains non-ASCII characters, which SMTP login cannot send "

@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import queue_support
 from feedgen import rss, write_config
-from queue_support import FeedServer, Worker, feed_server, queue_config, redis_server, wait_until  # noqa: F401
+from queue_support import FeedServer, Worker, queue_config, wait_until
+
+# The real-server fixtures (redis-server, the loopback feed server), shared with other queue tests.
+redis_server = queue_support.redis_server
+feed_server = queue_support.feed_server
 
 pytestmark = [pytest.mark.queue, pytest.mark.slow]
 

@@ -59,8 +59,15 @@ def stored(db: Path) -> tuple[list[tuple[Any, ...]], int]:
 
 
 def article_urls(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [u for (u,) in conn.execute("SELECT url FROM articles")]
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as conn:
+            return [u for (u,) in conn.execute("SELECT url FROM articles")]
+    except sqlite3.OperationalError as exc:  # created by the scheduler, not yet migrated
+        if "no such table" in str(exc):
+            return []
+        raise
 
 
 @pytest.fixture
@@ -201,7 +208,7 @@ def test_redis_down_the_scheduler_waits_and_resumes_no_feed_lost(
                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     try:
         db = tmp_path / "data" / "monitor.db"
-        wait_until(lambda: db.exists() and len(article_urls(db)) == 15, 60, "the first round")
+        wait_until(lambda: len(article_urls(db)) == 15, 60, "the first round")
         redis_server.stop()
         # Feeds added while Redis is down: due now, enqueued only once it is back.
         more = [feed_server.add(f"/g{f}.xml", rss(items(10 + f, 5))) for f in range(3)]

@@ -359,7 +359,7 @@ def run_forever(config_path: str | None) -> int:
     )
     qs = runner.queue_scheduler()
     while qs is not None and not runner.stop.is_set() and not qs.is_leader():
-        runner.stop.wait(min(runner.config.queue.tick, runner.config.queue.lock_timeout / 3))
+        runner.stop.wait(min(qs.queue.tick, qs.queue.lock_timeout / 3))  # another scheduler holds the lock
     try:
         # Catch up first: digests missed while we were down. Overdue feeds are
         # polled by the poll job's first run, which is scheduled for now.

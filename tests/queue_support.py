@@ -45,19 +45,21 @@ def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.1) -> 
 class RedisServer:
     """A throwaway redis-server: no persistence, so a restart is an empty Redis (the harder case)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, password: str | None = None):
         self.folder = folder
         self.port = free_port()
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
+             "--dir", str(self.folder)] + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
@@ -65,7 +67,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
+                    return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
             except OSError:
                 return False
 

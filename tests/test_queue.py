@@ -265,3 +265,46 @@ def test_a_rule_edit_reaches_a_running_worker(
         current = conn.execute("SELECT value FROM meta WHERE key = 'rules:current'").fetchone()[0]
     assert versions["https://wire.example/a/1"] != versions["https://wire.example/b/1"]
     assert current  # the scheduler side published the edit
+
+
+def test_run_once_polls_the_due_feeds_through_workers_and_keeps_the_redis_password_secret(
+    tmp_path: Path, subprocess_env: dict[str, str], feed_server: FeedServer, workers: Any
+) -> None:
+    if not Path(queue_support.REDIS_BIN).exists():
+        pytest.skip("redis-server is not installed")
+    password = "rd-pass-5f4e3d2c"
+    server = queue_support.RedisServer(tmp_path, password=password)
+    server.start()
+    try:
+        urls = [feed_server.add(f"/f{f}.xml", rss(items(f, 4))) for f in range(2)]
+        write_config(tmp_path, urls, queue_config(server.url))
+        (worker,) = workers(1)
+        done = monitor(tmp_path, subprocess_env, "-v", "run", "--once")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("polled 2 feeds: 2 ok"), done.stdout
+        assert len(article_urls(tmp_path / "data" / "monitor.db")) == 8
+        assert "***@127.0.0.1" in worker.text()  # the broker URL is shown, redacted
+        assert password not in done.stdout + done.stderr + worker.text()
+    finally:
+        server.stop()
+
+
+def test_the_scheduler_does_not_enqueue_a_feed_whose_task_is_pending(
+    tmp_path: Path, subprocess_env: dict[str, str], redis_server: Any, feed_server: FeedServer, workers: Any
+) -> None:
+    url = feed_server.add("/slow.xml", rss(items(3, 4)), delay=4.0)  # pending for several ticks
+    write_config(tmp_path, [url], queue_config(redis_server.url, tick=1))
+    workers(1)
+    log = tmp_path / "run.log"
+    run = subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=tmp_path, env=subprocess_env,
+                           stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        wait_until(lambda: len(article_urls(tmp_path / "data" / "monitor.db")) == 4, 60, "the slow feed to be stored")
+        ticks_before = log.read_text().count("enqueued")
+        wait_until(lambda: run.poll() is not None or "monitor running" in log.read_text(), 10, "the log")
+        time.sleep(2)  # two more ticks after the write: the feed is no longer due (not a timing check)
+    finally:
+        run.terminate()
+        run.wait(30)
+    assert feed_server.requests["/slow.xml"] == 1
+    assert ticks_before == log.read_text().count("enqueued 1 due feeds") == 1, log.read_text()

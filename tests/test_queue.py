@@ -307,4 +307,8 @@ def test_the_scheduler_does_not_enqueue_a_feed_whose_task_is_pending(
         run.terminate()
         run.wait(30)
     assert feed_server.requests["/slow.xml"] == 1
+    import redis
+
+    # Nobody reads the scheduler's reports: they are not kept in the result backend.
+    assert redis.Redis.from_url(redis_server.url).keys("celery-task-meta-*") == []
     assert ticks_before == log.read_text().count("enqueued 1 due feeds") == 1, log.read_text()

@@ -32,7 +32,7 @@ from monitor.config import Config, QueueConfig
 from monitor.pipeline import FeedReport, PollSummary
 from monitor.queue.locks import RedisLock, redis_client
 from monitor.queue.rulebook import publish_rules
-from monitor.queue.tasks import PENDING, QUEUE, TASK, make_celery
+from monitor.queue.tasks import NO_RESULT, PENDING, QUEUE, TASK, make_celery
 from storage import Feed
 
 log = logging.getLogger("monitor.queue")
@@ -60,31 +60,49 @@ class Dispatcher:
         # A pending mark outlives its task only when the task was lost (Redis restarted empty).
         self.pending_ttl = queue.visibility_timeout + 2 * queue.task_timeout
 
-    def enqueue(self, feeds: Sequence[Feed], version: str) -> tuple[list[tuple[Feed, AsyncResult]], int]:
-        """One task per feed not already pending; returns (feed, its task) for all, and how many were already pending."""
+    def enqueue(
+        self, feeds: Sequence[Feed], version: str, *, results: bool = True
+    ) -> tuple[list[tuple[Feed, AsyncResult]], int]:
+        """One task per feed not already pending; returns (feed, its task) for all, and how many were already pending.
+
+        `results=False` (the scheduler's rounds: nobody reads them) keeps the
+        reports out of the result backend: at 10,000 feeds every 15 minutes
+        they would be about a million keys a day for `result_expires`."""
         out: list[tuple[Feed, AsyncResult]] = []
         already = 0
         try:
             for feed in feeds:
                 key = PENDING.format(feed.id)
                 task_id = str(uuid.uuid4())
-                if self.redis.set(key, task_id, nx=True, ex=self.pending_ttl):
+                # The mark says whether the task keeps its report: `monitor poll` can wait on a pending
+                # task only if it does; else it sends its own (the feed lock runs them one after the other).
+                mark = task_id if results else f"{task_id}{NO_RESULT}"
+                if self.redis.set(key, mark, nx=True, ex=self.pending_ttl):
                     try:
-                        self.app.send_task(
-                            TASK, args=[feed.id, feed.url, version], task_id=task_id, queue=QUEUE,
-                            retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-                        )
+                        self._send(feed, version, task_id, results)
                     except BaseException:
                         self.redis.delete(key)  # not sent: the next tick must be free to send it
                         raise
                 else:
                     existing = self.redis.get(key)
-                    task_id = existing.decode() if isinstance(existing, bytes) else str(existing or task_id)
-                    already += 1
+                    existing = existing.decode() if isinstance(existing, bytes) else str(existing or "")
+                    if existing and not (results and existing.endswith(NO_RESULT)):
+                        task_id = existing.removesuffix(NO_RESULT)
+                        already += 1
+                    elif results:
+                        self._send(feed, version, task_id, results)
+                    else:
+                        already += 1
                 out.append((feed, self.app.AsyncResult(task_id)))
         except _DOWN as exc:
             raise unavailable(self.queue, exc) from None
         return out, already
+
+    def _send(self, feed: Feed, version: str, task_id: str, results: bool) -> None:
+        self.app.send_task(
+            TASK, args=[feed.id, feed.url, version], task_id=task_id, queue=QUEUE, ignore_result=not results,
+            retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
 
     def wait(
         self, sent: list[tuple[Feed, AsyncResult]], on_feed_done: Callable[[FeedReport], None] | None = None,
@@ -225,7 +243,7 @@ class QueueScheduler:
         if not feeds:
             return 0
         try:
-            sent, already = self.dispatcher.enqueue(feeds, self.version)
+            sent, already = self.dispatcher.enqueue(feeds, self.version, results=False)
         except QueueUnavailable as exc:
             self._went_down(exc)
             return 0

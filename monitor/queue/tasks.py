@@ -41,11 +41,13 @@ log = logging.getLogger("monitor.queue")
 TASK = "monitor.poll_feed"
 QUEUE = "monitor.feeds"
 FEED_LOCK = "monitor:feed:{}"
-PENDING = "monitor:pending:{}"
+PENDING = "monitor:pending:{}"  # the pending task's id (+ NO_RESULT when it keeps no report)
+NO_RESULT = "/noresult"
 RETRY_EVERY = 1.0  # seconds between a task's looks at a feed another worker holds
 
 _RELEASE_PENDING = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 

@@ -100,7 +100,14 @@ def poll(ctx: click.Context, feed_urls: tuple[str, ...], poll_all: bool, due_onl
     app = app_of(ctx)
     bar = _progress_bar if sys.stderr.isatty() else None
     try:
-        summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(), progress=bar)
+        if app.config.queue is not None:  # [queue] broker: the workers poll, this waits for their reports
+            from monitor.queue.dispatch import poll_via_queue
+
+            summary = poll_via_queue(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(),
+                                     progress=bar)
+        else:
+            summary = poll_once(app.config, feed_urls=list(feed_urls), due_only=due_only, now=utcnow(),
+                                progress=bar)
     except StorageError as exc:  # could not even record which feeds to poll
         click.echo(REDACT(f"monitor: NOT STORED: {exc}"), err=True)
         ctx.exit(EXIT_NOT_STORED)
@@ -155,6 +162,27 @@ def run_command(ctx: click.Context, once: bool) -> None:
             ctx.exit(EXIT_NOT_STORED)
         return
     ctx.exit(run_forever(app.config_path))
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: two per core: a task mostly waits on the network).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None) -> None:
+    """Start a Celery worker that polls the feeds `monitor run` or `monitor poll` enqueue ([queue] broker).
+
+    Each task polls one feed end to end and writes it to the database; run
+    one worker per machine, as many machines as the feeds need.
+    """
+    app = app_of(ctx)
+    if app.config.queue is None:
+        raise MonitorError("no [queue] broker configured: add [queue] broker = \"redis://127.0.0.1:6379/0\"")
+    from monitor.pipeline import default_processes
+    from monitor.queue.tasks import run_worker
+
+    # Two per core: on this 2-core machine 4 processes polled the 200-feed loopback round
+    # 2.1x faster than 2 (bench/workers.py), the fetches' waiting overlapping.
+    ctx.exit(run_worker(app.config, concurrency or 2 * max(1, default_processes())))
 
 
 # ---------------------------------------------------------------- digest

@@ -135,6 +135,18 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """[queue]: distributed polling through Celery workers (monitor.queue). Absent: polling in-process."""
+
+    broker: str  # redis://[:password@]host:port/db
+    result_backend: str  # defaults to the broker
+    visibility_timeout: int = 3600  # seconds before Redis hands an unacknowledged task to another worker
+    task_timeout: int = 600  # seconds one feed's task may run before it is stopped
+    lock_timeout: int = 30  # seconds a feed or scheduler lock outlives its holder's last renewal
+    tick: int = 60  # seconds between the scheduler's looks for due feeds
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path | None
     base_dir: Path
@@ -165,6 +177,7 @@ class Config:
     alert_spikes: bool = False
     web: WebConfig = field(default_factory=WebConfig)
     full_text_min_chars: int = 0  # [fulltext] min_chars: fetch the page of any entry with less text
+    queue: QueueConfig | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -181,6 +194,8 @@ class Config:
         found += [p for p in (_url_password(f.url) for f in self.feeds) if p]
         if self.web.password:
             found.append(self.web.password)
+        if self.queue:
+            found += [p for p in (_url_password(self.queue.broker), _url_password(self.queue.result_backend)) if p]
         return found
 
     @property
@@ -387,7 +402,7 @@ def _closest(word: str, options: set[str]) -> str | None:
     return found[0] if found else None
 
 
-_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts", "web", "fulltext"}
+_TOP_KEYS = {"storage", "schedule", "fetch", "feeds", "rules", "digest", "stories", "trends", "alerts", "web", "fulltext", "queue"}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
@@ -548,6 +563,8 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         r.problem("fulltext.min_chars", f"must be 0 (off) or a number of characters, got {full_text_min_chars}")
         full_text_min_chars = 0
 
+    queue = _read_queue(r, r.table(data, "queue"))
+
     if r.problems:
         raise ConfigError(r.in_line_order())
     return Config(
@@ -580,6 +597,37 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         alert_spikes=alert_spikes,
         web=web,
         full_text_min_chars=full_text_min_chars,
+        queue=queue,
+    )
+
+
+_QUEUE_URL = re.compile(r"^rediss?://[^\s]*$")
+
+
+def _read_queue(r: _Reader, table: dict[str, Any]) -> QueueConfig | None:
+    """[queue]: only Redis is accepted as broker and result backend (the locks and the
+    per-host leases live there too). A URL is shown without its password."""
+    r.unknown(
+        table, {"broker", "result_backend", "visibility_timeout", "task_timeout", "lock_timeout", "tick"}, "queue."
+    )
+    if not table:
+        return None
+    broker = r.get(table, "broker", str, None, "queue.broker")
+    backend = r.get(table, "result_backend", str, None, "queue.result_backend")
+    for key, url in (("queue.broker", broker), ("queue.result_backend", backend)):
+        if url is not None and not _QUEUE_URL.match(url):
+            r.problem(key, f"{redact_url(url)!r} is not a redis:// or rediss:// URL")
+    if broker is None:
+        if "broker" not in table:
+            r.problem("queue.broker", "is missing (e.g. broker = \"redis://127.0.0.1:6379/0\")", at="queue")
+        return None
+    return QueueConfig(
+        broker=broker,
+        result_backend=backend or broker,
+        visibility_timeout=r.duration(table, "visibility_timeout", 3600, "queue.visibility_timeout"),
+        task_timeout=r.duration(table, "task_timeout", 600, "queue.task_timeout"),
+        lock_timeout=r.duration(table, "lock_timeout", 30, "queue.lock_timeout"),
+        tick=r.duration(table, "tick", 60, "queue.tick"),
     )
 
 

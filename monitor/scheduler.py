@@ -80,6 +80,21 @@ class Runner:
 
         self.ruleset: Any = load_rules(self.config.rule_files)
         self._rules_stamp = _mtimes(self.config.rule_files)
+        # With a [queue] broker: rounds are enqueued for `monitor worker`s (monitor.queue).
+        self._queue: Any = None
+
+    def queue_scheduler(self) -> Any:
+        """The queue side of `monitor run` (None without a broker): its lock makes one scheduler of several."""
+        if self._queue is None and self.config.queue is not None:
+            from monitor.queue.dispatch import QueueScheduler
+
+            self._queue = QueueScheduler(self.config.queue)
+        return self._queue
+
+    def leads(self) -> bool:
+        """Whether this process schedules: always without a broker; with one, while it holds the lock."""
+        qs = self.queue_scheduler()
+        return qs is None or qs.is_leader()
 
     # ------------------------------------------------------------ reload
 
@@ -118,7 +133,31 @@ class Runner:
         if self.stop.is_set():
             return PollSummary(interrupted=True)
         with self.busy:
+            if self.config.queue is not None:
+                return self._enqueue_due()
             return self._poll_due(poll_once)
+
+    def _enqueue_due(self) -> PollSummary:
+        """With a broker: only select the due feeds and enqueue them; the workers poll and write."""
+        self.reload_if_changed()
+        sent = self.queue_scheduler().tick(self.config, now=self.clock())
+        if sent or self._sent_before:
+            from monitor.service import check_alerts
+
+            check_alerts(self.config, now=self.clock())  # what the workers wrote since the last tick
+        self._sent_before = sent
+        return PollSummary()
+
+    _sent_before = 0
+
+    def _poll_through_workers(self) -> PollSummary:
+        """`run --once` with a broker: enqueue what is due and wait for the workers, as `poll --due` does."""
+        from monitor.queue.dispatch import poll_via_queue
+
+        with self.busy:
+            if not self.leads():
+                return PollSummary()
+            return poll_via_queue(self.config, due_only=True, now=self.clock())
 
     def _poll_due(self, poll_once: Any) -> PollSummary:
         self.reload_if_changed()
@@ -172,6 +211,8 @@ class Runner:
 
         with self.busy:
             self.reload_if_changed()
+            if not self.leads():
+                return []
             now = self.clock()
             built = []
             for day in due_digest_days(self.config, now=now):
@@ -189,6 +230,8 @@ class Runner:
 
         with self.busy:
             self.reload_if_changed()
+            if not self.leads():
+                return
             now = self.clock()
             day = digest_day_for(self.config, now)
             result = make_digest(self.config, day, now=now)
@@ -199,13 +242,15 @@ class Runner:
         from monitor.service import housekeeping
 
         with self.busy:
+            if not self.leads():
+                return
             pruned = housekeeping(self.config, now=self.clock())
         log.info("housekeeping: pruned %d unflagged articles older than %d days", pruned, self.config.keep_days)
 
     def run_once(self) -> RoundResult:
         """`monitor run --once`: poll what is due, build what digest is due, exit."""
         try:
-            summary = self.poll_due()
+            summary = self._poll_through_workers() if self.config.queue is not None else self.poll_due()
             if not summary.feeds:
                 log.info("no feeds due")
             result = RoundResult(summary, self.digests_due())
@@ -220,6 +265,8 @@ class Runner:
 
     def close(self) -> None:
         self.parser_pool.close()
+        if self._queue is not None:
+            self._queue.close()
 
 
 # Causes that point at this machine's network rather than at a publisher.
@@ -256,8 +303,10 @@ def add_jobs(scheduler: BaseScheduler, runner: Runner, *, now: datetime) -> None
     tz = runner.config.digest.zone
     hour, minute = (int(x) for x in runner.config.digest.time.split(":"))
     common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "replace_existing": True, "misfire_grace_time": 3600}
+    # With a broker the tick only selects and enqueues, so it may come more often ([queue] tick).
+    every = runner.config.queue.tick if runner.config.queue is not None else 60
     scheduler.add_job(
-        runner.poll_due, IntervalTrigger(minutes=1, timezone=timezone.utc), id="poll", name="poll due feeds",
+        runner.poll_due, IntervalTrigger(seconds=every, timezone=timezone.utc), id="poll", name="poll due feeds",
         next_run_time=now, **common,
     )
     scheduler.add_job(
@@ -308,6 +357,9 @@ def run_forever(config_path: str | None) -> int:
         os.getpid(), len(runner.config.feeds), runner.ruleset.version, runner.config.digest.time,
         runner.config.digest.timezone, runner.config.storage_path,
     )
+    qs = runner.queue_scheduler()
+    while qs is not None and not runner.stop.is_set() and not qs.is_leader():
+        runner.stop.wait(min(qs.queue.tick, qs.queue.lock_timeout / 3))  # another scheduler holds the lock
     try:
         # Catch up first: digests missed while we were down. Overdue feeds are
         # polled by the poll job's first run, which is scheduled for now.

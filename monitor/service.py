@@ -46,7 +46,7 @@ from storage import Feed, Store, iso
 
 __all__ = [
     "Backtest", "DigestResult", "backtest", "check_alerts", "day_items", "delivery_configured", "digest_day_for",
-    "digest_items", "due_digest_days", "feed_health", "feed_status", "fetch_settings", "housekeeping", "make_digest",
+    "digest_items", "due_digest_days", "feed_health", "feed_status", "fetch_settings", "build_pipeline", "housekeeping", "make_digest",
     "housekeeping_due", "next_runs", "open_store", "policy", "poll_once", "retry_deliveries", "select_day", "select_feeds",
     "status_extras", "stored_fields", "stored_tagging", "stories_of_day", "trends",
 ]
@@ -86,21 +86,30 @@ def poll_once(
     ruleset = ruleset or load_rules(config.rule_files)
     with open_store(config, now=now) as store, Fetcher(fetch_settings(config)) as fetcher:
         feeds = select_feeds(store, feed_urls=feed_urls or [], due_only=due_only, now=now)
-        pipeline = Pipeline(
-            store,
-            fetcher,
-            ruleset,
-            policy=policy(config),
-            concurrency=config.concurrency,
-            parser_pool=parser_pool,
-            story_window=timedelta(days=config.story_window_days),
-            full_text=FullTextSettings(min_chars=config.full_text_min_chars),
-            stories=config.stories_enabled,
-        )
+        pipeline = build_pipeline(config, store, fetcher, ruleset, parser_pool=parser_pool)
         if progress is not None and feeds:
             with progress(len(feeds)) as on_feed_done:
                 return pipeline.poll(feeds, now=now, on_feed_done=on_feed_done, stop=stop)
         return pipeline.poll(feeds, now=now, on_feed_done=_log_feed, stop=stop)
+
+
+def build_pipeline(
+    config: Config, store: Store, fetcher: Fetcher, ruleset: RuleSet, *, parser_pool: ParserPool | None = None,
+    processes: int | None = None,
+) -> Pipeline:
+    """The Pipeline as the config sets it up (in-process rounds and queue workers alike)."""
+    return Pipeline(
+        store,
+        fetcher,
+        ruleset,
+        policy=policy(config),
+        concurrency=config.concurrency,
+        processes=processes,
+        parser_pool=parser_pool,
+        story_window=timedelta(days=config.story_window_days),
+        full_text=FullTextSettings(min_chars=config.full_text_min_chars),
+        stories=config.stories_enabled,
+    )
 
 
 def _log_feed(r: FeedReport) -> None:

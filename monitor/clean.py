@@ -120,7 +120,8 @@ def html_to_text(html: str) -> str:
     if root is None or parser.error_log.filter_from_level(etree.ErrorLevels.FATAL):
         return _bs4_text(html, marked)
     etree.strip_elements(root, *_LXML_SKIP, with_tail=False)
-    return _WS.sub(" ", etree.tostring(root, method="text", encoding=str)).strip()
+    # str.split() splits on exactly what `\s` matches (str.isspace): the same text as _WS.sub, faster.
+    return " ".join(etree.tostring(root, method="text", encoding=str).split())
 
 
 def _lxml_reads_as_bs4(html: str) -> bool:

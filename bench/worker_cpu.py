@@ -8,7 +8,7 @@ back to the writer (size and dumps+loads time). Each checkout runs in its own
 process; with `--baseline DIR` the two alternate, in shuffled order each
 repeat, so machine drift hits both alike: read the ratios.
 
-    python bench/worker_cpu.py [--feeds 100] [--entries 20] [--repeats 3] [--baseline DIR] [--profile]
+    python bench/worker_cpu.py [--feeds 100] [--entries 20] [--repeats 3] [--baseline DIR] [--no-corpus] [--profile]
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "feeds"
 
 
-def bodies(feeds: int, entries: int) -> list[tuple[str, bytes]]:
+def bodies(feeds: int, entries: int, corpus: bool = True) -> list[tuple[str, bytes]]:
     import feedserver  # bench/, on the path in the parent only
 
     rng = random.Random(3)
     out = [(f"bench/{n}", feedserver.make_feed(n, entries, rng)) for n in range(feeds)]
-    if (CORPUS / "MANIFEST.tsv").is_file():
+    if corpus and (CORPUS / "MANIFEST.tsv").is_file():
         for line in (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]:
             name = line.split("\t", 1)[0]
             out.append((f"corpus/{name}", (CORPUS / name).read_bytes()))
@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline", type=Path, help="another checkout of the code to run beside this one")
+    ap.add_argument("--no-corpus", action="store_true", help="the generated bench feeds only (what bench/cycle.py serves)")
     ap.add_argument("--profile", action="store_true", help="cProfile of parse_clean_tag, to stderr (this checkout)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -134,7 +135,7 @@ def main() -> None:
     import cycle
 
     with tempfile.TemporaryDirectory(prefix="worker-cpu-") as tmp:
-        Path(tmp, "bodies.pickle").write_bytes(pickle.dumps(bodies(args.feeds, args.entries)))
+        Path(tmp, "bodies.pickle").write_bytes(pickle.dumps(bodies(args.feeds, args.entries, not args.no_corpus)))
         rules = Path(tmp, "rules.toml")
         cycle.rules_file(rules, args.rules)
         codes = [("this checkout", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
@@ -155,7 +156,7 @@ def main() -> None:
                     sys.stderr.write(r.stderr)
                 runs[name].append(json.loads(r.stdout))
     keys = list(runs[codes[0][0]][0])
-    print(f"{args.feeds} bench feeds x {args.entries} items + corpus, {args.rules} rules, "
+    print(f"{args.feeds} bench feeds x {args.entries} items{'' if args.no_corpus else ' + corpus'}, {args.rules} rules, "
           f"medians of {args.repeats} (CPU seconds of one process)")
     print(f"{'':22}" + "".join(f"{name:>16}" for name, _ in codes) + ("      ratio" if len(codes) > 1 else ""))
     for k in keys:

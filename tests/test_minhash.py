@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,9 +26,51 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
 WHEN = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
 
+def reference_shingles(title: str, text: str, k: int = 1) -> set[int]:
+    """`stories.shingles` as it was before the speed work (issue 12)."""
+    t = [stories._stem(w) for w in stories.words(title) if w not in stories._STOP]
+    body = [stories._stem(w) for w in stories.words(text)[: stories.LEAD_WORDS] if w not in stories._STOP]
+    out: set[int] = set()
+    for prefix, toks in (("", t + body), ("t:", t)):
+        if not toks:
+            continue
+        if len(toks) < k:
+            out.add(zlib.crc32((prefix + " ".join(toks)).encode("utf-8")))
+            continue
+        for i in range(len(toks) - k + 1):
+            out.add(zlib.crc32((prefix + " ".join(toks[i : i + k])).encode("utf-8")))
+    return out
+
+
+def reference_band_keys(sig: tuple[int, ...], bands: int, rows: int) -> list[str]:
+    keys = []
+    for i in range(bands):
+        chunk = struct.pack(f"<{rows}I", *sig[i * rows : (i + 1) * rows])
+        keys.append(f"{i}:{hashlib.blake2b(chunk, digest_size=6).hexdigest()}")
+    return keys
+
+
 def reference_key(title: str, text: str, published: datetime) -> StoryKey:
-    fp = stories.fingerprint(title, text)
-    return StoryKey(stories.pack(fp), tuple(stories.timed_band_keys(stories._signature_reference(fp), published)))
+    """The story key as the code before the speed work made it: every step in its plain form."""
+    fp = tuple(sorted(reference_shingles(title, text)))
+    sig = stories._signature_reference(fp)
+    p = stories.period(published)
+    plain = reference_band_keys(sig, stories.BANDS, stories.ROWS)
+    return StoryKey(stories.pack(fp), tuple(f"{q}/{k}" for q in (p, p + 1) for k in plain))
+
+
+def test_shingles_and_band_keys_match_the_plain_forms() -> None:
+    rng = random.Random(9)
+    vocab = [f"w{n}" for n in range(300)] + ["Straße", "naïve", "the", "Microsoft's"]
+    for _ in range(300):
+        title = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 8)))
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 80)))
+        for k in (1, 2, 3):
+            assert stories.shingles(title, text, k) == reference_shingles(title, text, k)
+        sig = tuple(rng.getrandbits(32) for _ in range(64))
+        assert stories.band_keys(sig, 32) == reference_band_keys(sig, 32, 2)
+        assert stories.band_keys(sig, 24, rows=2) == reference_band_keys(sig, 24, 2)
+        assert stories.band_keys(sig, 16) == reference_band_keys(sig, 16, 4)
 
 
 def test_signature_matches_the_plain_form_on_generated_sets() -> None:

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from feedparser.urls import _urljoin
 from lxml import etree
+
+try:
+    from feedparser.urls import _urljoin
+except ImportError:  # a feedparser without it: every body goes to feedparser, as before
+    _urljoin = None  # type: ignore[assignment]
 
 # feedparser.urls._urljoin: the very join feedparser applies to links and ids (pinned by the tests).
 _ATOM = "{http://www.w3.org/2005/Atom}"
@@ -57,6 +61,9 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}
 _PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
 
+T = TypeVar("T")
+
+
 class _Reject(Exception):
     """Not a body this path reads exactly as feedparser does."""
 
@@ -67,6 +74,8 @@ def parse_plain_feed(body: bytes, base_url: str, content_type: str | None) -> tu
     Each entry is a dict of RawEntry's fields as feedparser's entry holds them
     (``author`` the entry's own, as written; ``feed_author`` the Atom feed's).
     """
+    if _urljoin is None:
+        return None
     try:
         return _parse(body, base_url, content_type)
     except (_Reject, etree.LxmlError, ValueError):
@@ -119,7 +128,7 @@ def _no_xml_base(el: Any) -> None:
         raise _Reject("xml:base")
 
 
-def _one(items: list[str]) -> str | None:
+def _one(items: list[T]) -> T | None:
     if len(items) > 1:
         raise _Reject("repeated element")
     return items[0] if items else None
@@ -155,7 +164,7 @@ def _rss_item(item: Any, base: str) -> dict[str, Any]:
         if el.tag not in _RSS_ITEM:
             raise _Reject(f"item element {el.tag}")
         got.setdefault(el.tag, []).append(el)
-    guid_el = _one(got.get("guid", []))  # type: ignore[arg-type]
+    guid_el = _one(got.get("guid", []))
     guid = _text(guid_el) if guid_el is not None else None
     permalink = guid_el is not None and guid_el.get("isPermaLink", "true").lower() != "false"
     if guid and permalink:

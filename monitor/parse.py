@@ -1,5 +1,8 @@
 """Parse a fetched feed body: RSS 0.9x/1.0/2.0 and Atom (feedparser), JSON Feed 1.x (ours).
 
+Plain RSS 2.0 and Atom bodies are read by monitor.parse_fast (lxml) when it
+can give exactly what feedparser would, and by feedparser otherwise.
+
 Takes bytes and the URL they came from, never a URL to fetch: only
 monitor.fetch touches the network. feedparser runs with its HTML sanitizer
 and relative-URI resolution off: we extract text ourselves (monitor.clean)
@@ -24,6 +27,7 @@ import feedparser
 import feedparser.encodings
 
 from core.errors import MonitorError
+from monitor.parse_fast import parse_plain_feed
 
 # feedparser guesses a body's encoding with chardet - before trying UTF-8 -
 # whenever chardet happens to be importable (readability-lxml, the full-text
@@ -98,8 +102,11 @@ _SURROGATE_REF = re.compile((
 ))
 
 
-def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse a feed body. Raises FeedError when it is not a usable feed."""
+def parse_feed(body: bytes, base_url: str, content_type: str | None = None, *, fast: bool = True) -> ParsedFeed:
+    """Parse a feed body. Raises FeedError when it is not a usable feed.
+
+    ``fast=False`` skips the lxml fast path (monitor.parse_fast): feedparser reads every body.
+    """
     if body[:2] == b"\x1f\x8b":
         body = _gunzip(body)
     stripped = body.lstrip()
@@ -125,6 +132,21 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
     # loose parser raise UnicodeEncodeError and lose the whole feed.
     if b"&#" in body:
         body = _SURROGATE_REF.sub(b"&#xFFFD;", body)
+    plain = parse_plain_feed(body, base_url, content_type) if fast else None
+    if plain is not None:
+        title, link, fmt, found = plain
+        entries = []
+        for e in found:
+            if e["title"] or e["link"] or e["guid"] or e["content_html"] or e["summary_html"]:
+                e["author"] = _author_name(e["author"]) or e.pop("feed_author")
+                e.pop("feed_author", None)
+                entries.append(RawEntry(**e))
+        if entries:
+            return ParsedFeed(title=_clean_title(title), link=link, format=fmt, entries=entries)
+    return _parse_with_feedparser(body, base_url, content_type, ctype)
+
+
+def _parse_with_feedparser(body: bytes, base_url: str, content_type: str | None, ctype: str) -> ParsedFeed:
     d = feedparser.parse(
         body, sanitize_html=False, resolve_relative_uris=False, response_headers=_headers(base_url, content_type)
     )

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
@@ -165,6 +165,13 @@ class Config:
     alert_spikes: bool = False
     web: WebConfig = field(default_factory=WebConfig)
     full_text_min_chars: int = 0  # [fulltext] min_chars: fetch the page of any entry with less text
+    # [storage] url: a postgresql:// URL (password included when given by password/password_env)
+    storage_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store_target(self) -> Path | str:
+        """What `storage.open_store` opens: the PostgreSQL URL when one is configured, else the SQLite file."""
+        return self.storage_url or self.storage_path
 
     @property
     def secrets(self) -> list[str]:
@@ -181,6 +188,8 @@ class Config:
         found += [p for p in (_url_password(f.url) for f in self.feeds) if p]
         if self.web.password:
             found.append(self.web.password)
+        if self.storage_url and _url_password(self.storage_url):
+            found.append(unquote(_url_password(self.storage_url) or ""))
         return found
 
     @property
@@ -441,7 +450,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         return (base_dir / Path(p).expanduser()).resolve()
 
     storage = r.table(data, "storage")
-    r.unknown(storage, {"path", "data_dir", "keep_days", "fetch_log_days"}, "storage.")
+    r.unknown(storage, {"path", "data_dir", "keep_days", "fetch_log_days", "url", "password", "password_env"}, "storage.")
     data_dir = resolve(r.get(storage, "data_dir", str, "data", "storage.data_dir"))
     storage_path_raw = r.get(storage, "path", str, None, "storage.path")
     storage_path = resolve(storage_path_raw) if storage_path_raw else data_dir / "monitor.db"
@@ -449,6 +458,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     # The fetch log (one row per fetch: ~a million a day at 10,000 feeds) is kept this long;
     # housekeeping folds each feed's earlier days into one row per day meanwhile.
     fetch_log_days = r.positive(storage, "fetch_log_days", 30, "storage.fetch_log_days", most=36500)
+    storage_url = _storage_url(r, storage)
 
     schedule = r.table(data, "schedule")
     r.unknown(schedule, {"interval", "jitter", "max_errors", "max_backoff"}, "schedule.")
@@ -580,6 +590,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         alert_spikes=alert_spikes,
         web=web,
         full_text_min_chars=full_text_min_chars,
+        storage_url=storage_url,
     )
 
 
@@ -592,6 +603,30 @@ def _password(r: _Reader, table: dict[str, Any], prefix: str) -> str | None:
         if password is None:
             r.problem(f"{prefix}password_env", f"environment variable {password_env} is not set")
     return password
+
+
+def _storage_url(r: _Reader, table: dict[str, Any]) -> str | None:
+    """`[storage] url` (PostgreSQL), with `password` / `password_env` put into it when given."""
+    url = r.get(table, "url", str, None, "storage.url")
+    password = _password(r, table, "storage.")
+    if url is None:
+        if password is not None:
+            r.problem("storage.password", "is only used with storage.url (a postgresql:// URL)")
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        r.problem("storage.url", f"not a usable URL ({exc})")
+        return None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        r.problem("storage.url", "must be a postgresql://user@host:port/database URL")
+        return None
+    if password is not None:
+        user = quote(unquote(parts.username or ""), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+    return url
 
 
 def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:

@@ -152,9 +152,9 @@ class Runner:
         causes = ", ".join(f"{n} {cause}" for cause, n in summary.causes())
         when = ""
         try:
-            from storage import Store
+            from storage import open_store
 
-            with Store(self.config.storage_path) as store:
+            with open_store(self.config.store_target) as store:
                 retry = store.next_due()
         except MonitorError:
             retry = None

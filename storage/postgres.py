@@ -112,6 +112,9 @@ class _PgDatabase:
         self.conn = self  # Store calls db.conn.executemany / in_transaction / commit / close
         self._pg: psycopg.Connection[Any] | None = None
         self._savepoints = 0
+        # Inside our explicit BEGIN ... COMMIT: a lost connection must not be replaced silently there
+        # (the statements after it would commit one by one); the caller's rollback ends the state.
+        self._in_tx = False
         self._connect()
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -121,11 +124,15 @@ class _PgDatabase:
             raise StorageError(f"{self.label}: cannot connect to PostgreSQL: {_first_line(exc)}") from None
         return self._pg
 
-    def _live(self) -> psycopg.Connection[Any]:
+    def _live(self, sql: str = "") -> psycopg.Connection[Any]:
         pg = self._pg
         if pg is None or pg.closed or pg.broken:
-            if pg is not None and self._savepoints:
-                raise StorageError(f"{self.label}: the connection to PostgreSQL was lost mid-transaction")
+            if self._in_tx and sql != "BEGIN":
+                self._in_tx = sql not in ("COMMIT", "ROLLBACK")  # a failed COMMIT ends the transaction
+                raise StorageError(
+                    f"{self.label}: lost the connection to PostgreSQL mid-transaction; the transaction was rolled back"
+                )
+            self._in_tx = False
             pg = self._connect()  # outside a transaction nothing is lost: connect again
         return pg
 
@@ -144,14 +151,16 @@ class _PgDatabase:
     # sqlite-utils / sqlite3 surface -------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Result:
-        pg = self._live()
         text, returns_id = _translate(sql, params is not None)
+        pg = self._live(text)
         try:
             cur = pg.execute(text, list(params) if params is not None else None)
         except psycopg.Error as exc:
             if self._is_lost(exc):
                 raise self._lost(exc) from None
             raise
+        if text in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self._in_tx = text == "BEGIN"
         if returns_id:
             row = cur.fetchone()
             return _Result(cur, int(row[0]) if row else None)
@@ -184,6 +193,7 @@ class _PgDatabase:
     def rollback(self) -> None:
         if self.in_transaction:
             self.execute("ROLLBACK")
+        self._in_tx = False  # on a lost connection the server rolled it back already
 
     @contextmanager
     def atomic(self) -> Iterator[_PgDatabase]:

@@ -91,7 +91,8 @@ class PgCluster:
 
     def restart(self) -> None:
         """pg_ctl restart -m fast: every connection is cut, committed data stays."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        # -l again: without it the new postmaster would keep our pipes open and the call never return.
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-l", str(self.root / "log"), "-w", "restart")
 
     def stop(self) -> None:
         try:

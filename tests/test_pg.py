@@ -279,3 +279,51 @@ def test_postgres_restarted_mid_round_loses_nothing_and_doubles_nothing(
     assert len(urls) == len(set(urls)) == len(expected)  # none doubled
     assert set(urls) == expected  # none lost
     dbs.drop(db_url)
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
+
+
+def _wellformed() -> list[str]:
+    import csv
+
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        return []
+    rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
+    return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _wellformed(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
+def test_the_corpus_feeds_store_the_same_articles_on_both_backends(
+    httpserver: HTTPServer, tmp_path: Path, pg_url: str
+) -> None:
+    """The real publishers' feeds (read in place from ../shared, served on loopback), polled into both stores."""
+    from monitor.service import poll_once
+
+    names = _wellformed()
+    for name in names:
+        httpserver.expect_request(f"/{name}").respond_with_data((CORPUS / name).read_bytes(),
+                                                                content_type="application/xml")
+    feeds = [httpserver.url_for(f"/{name}") for name in names]
+    when = datetime(2030, 1, 1, tzinfo=timezone.utc)  # after every corpus date, so feed dates are kept
+    stores: dict[str, Path | str] = {"sqlite": tmp_path / "sqlite" / "data" / "monitor.db", "pg": pg_url}
+    seen = {}
+    for backend, storage in (("sqlite", 'path = "data/monitor.db"'), ("pg", f'url = "{pg_url}"')):
+        path = write_config(tmp_path / backend, feeds, storage)
+        config = load_config(path)
+        # One feed after the other: which feed's copy of a shared URL comes first is then the same on both.
+        for url in feeds:
+            summary = poll_once(config, feed_urls=[url], now=when)
+            assert not summary.store_error, (backend, url)
+        with open_store(stores[backend]) as store:
+            urls = {f.id: f.url for f in store.list_feeds()}
+            entries = {(urls[fid], guid, url) for fid, guid, url in
+                       store.db.execute("SELECT feed_id, guid, url FROM entries").fetchall()}
+            articles = {(urls[a["feed_id"]], a["guid"], a["url"], a["title"], a["content_hash"], a["published"])
+                        for a in store.iter_articles()}
+            seen[backend] = (entries, articles, store.counts())
+    assert len(seen["sqlite"][1]) > 1000  # the corpus holds thousands of items
+    assert seen["pg"][2] == seen["sqlite"][2]
+    assert seen["pg"][0] == seen["sqlite"][0]
+    assert seen["pg"][1] == seen["sqlite"][1]

@@ -174,6 +174,11 @@ class Config:
         return self.storage_url or self.storage_path
 
     @property
+    def store_label(self) -> str:
+        """The store as shown in messages and logs: the SQLite path, or the URL with no user info or query."""
+        return redact_url(self.storage_url.split("?")[0]) if self.storage_url else str(self.storage_path)
+
+    @property
     def secrets(self) -> list[str]:
         """Every configured value that must never be shown, logged or stored
         (see core.redact): header values, the SMTP password, the webhook URL's

@@ -306,7 +306,7 @@ def run_forever(config_path: str | None) -> int:
     log.info(
         "monitor running (pid %d): %d feeds, rules version %s, digest daily at %s %s; database %s",
         os.getpid(), len(runner.config.feeds), runner.ruleset.version, runner.config.digest.time,
-        runner.config.digest.timezone, runner.config.storage_path,
+        runner.config.digest.timezone, runner.config.store_label,
     )
     try:
         # Catch up first: digests missed while we were down. Overdue feeds are

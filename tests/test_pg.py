@@ -166,6 +166,7 @@ def test_every_command_on_postgres_answers_as_on_sqlite(
     assert len(json.loads(out["pg"][("search", "renegoti*", "--all", "--json")])) == len(DIGEST)
     assert out["pg"][("poll",)].splitlines()[-1] == out["sqlite"][("poll",)].splitlines()[-1]
     assert "postgresql://" not in out["sqlite"][("status",)]
+    assert "Database: postgresql://" in out["pg"][("status",)]
 
     # The web app's main pages on the PostgreSQL store read as they do on SQLite (tags aside: CSRF tokens differ).
     from monitor.web.app import create_app
@@ -327,3 +328,51 @@ def test_the_corpus_feeds_store_the_same_articles_on_both_backends(
     assert seen["pg"][2] == seen["sqlite"][2]
     assert seen["pg"][0] == seen["sqlite"][0]
     assert seen["pg"][1] == seen["sqlite"][1]
+
+
+def test_a_wrong_password_or_no_server_is_one_line_without_the_password(
+    tmp_path: Path, pg_url: str, subprocess_env: dict[str, str]
+) -> None:
+    from pg_helpers import free_port
+
+    url, _password = split_password(pg_url)
+    wrong = url.replace("monitor@", "monitor:Wr0ng-pass-77@")
+    nobody = f"postgresql://monitor:Wr0ng-pass-77@127.0.0.1:{free_port()}/monitor"
+    for target, cause in ((wrong, "password authentication failed"), (nobody, "Connection refused")):
+        write_config(tmp_path, [], f'url = "{target}"')
+        for cmd in (["status"], ["poll"], ["search", "openai"]):
+            proc = subprocess.run([sys.executable, "-m", "monitor", *cmd], cwd=tmp_path, env=subprocess_env,
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode != 0, (cmd, proc.stdout)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1, proc.stderr
+            assert "cannot connect to PostgreSQL" in lines[0] and cause in lines[0], lines[0]
+            assert "Wr0ng-pass-77" not in proc.stdout + proc.stderr
+
+
+def test_openers_racing_on_a_new_database_migrate_it_once(pg_url: str) -> None:
+    import threading
+
+    from storage.pg_schema import MIGRATIONS
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def opener() -> None:
+        try:
+            start.wait()
+            open_store(pg_url).close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name").fetchall()]
+    assert names == [name for name, _ in MIGRATIONS]

@@ -8,8 +8,7 @@ placeholders, `INSERT OR IGNORE`, `BEGIN IMMEDIATE`, `lastrowid`). Only the
 methods whose SQL really differs are overridden here: full-text search
 (PostgreSQL full text over a GIN index instead of FTS5), the two lookups
 that rely on SQLite's bare columns beside `min()`, `set_feed_options`
-(`IS NOT` between values), the fetch-log fold (temporary table) and
-`maintain`.
+(`IS NOT` between values) and `maintain`.
 
 Connection loss (PostgreSQL restarted, network cut): the failing operation
 raises one StorageError line; the next operation outside a transaction
@@ -35,11 +34,13 @@ from psycopg import pq
 from core.errors import StorageError
 from storage.pg_schema import FTS_CONFIG, fts_document, migrate
 from storage.store import (
+    _PAGE_COLUMNS,
     FEED_NAME_SQL,
     KnownArticle,
     Store,
     _chunks,
     _marks,
+    _page_filters,
     _search_rows,
     iso,
 )
@@ -228,10 +229,12 @@ class PgStore(Store):
     def __init__(self, url: str):
         self.url = url
         self.target = url
-        self.path = display_url(url)  # type: ignore[assignment]  # shown in messages, never the password
-        self.db = _PgDatabase(url, self.path)  # type: ignore[assignment]
+        label = display_url(url)
+        self.path = label  # type: ignore[assignment]  # shown in messages, never the password
+        shim = _PgDatabase(url, label)
+        self.db = shim  # type: ignore[assignment]
         try:
-            migrate(self.db._live(), iso(datetime.now(timezone.utc)))
+            migrate(shim._live(), iso(datetime.now(timezone.utc)))
         except psycopg.Error as exc:
             self.db.close()
             raise StorageError(f"{self.path}: cannot prepare the database: {_first_line(exc)}") from None
@@ -272,30 +275,6 @@ class PgStore(Store):
             ).fetchall()
             found.update({h: KnownArticle(article_id, feed_id) for h, article_id, feed_id in rows})
         return found
-
-    def compact_fetch_log(self, *, fold_before: datetime, drop_before: datetime) -> tuple[int, int]:
-        with self._writing():
-            dropped = self.db.execute("DELETE FROM fetch_log WHERE at < ?", (iso(drop_before),)).rowcount
-            self.db.execute("DROP TABLE IF EXISTS pg_temp.fold")
-            self.db.execute(
-                "CREATE TEMP TABLE fold ON COMMIT DROP AS SELECT feed_id, substr(at, 1, 10) AS day, max(id) AS keep, "
-                "sum(fetches) AS fetches, sum(new) AS new, sum(updated) AS updated, sum(linked) AS linked, "
-                "sum(bytes) AS bytes, sum(elapsed) AS elapsed FROM fetch_log WHERE at < ? "
-                "GROUP BY feed_id, substr(at, 1, 10) HAVING count(*) > 1",
-                (iso(fold_before),),
-            )
-            self.db.execute("CREATE INDEX ON fold(keep)")
-            self.db.execute(
-                "UPDATE fetch_log SET (fetches, new, updated, linked, bytes, elapsed) = "
-                "(SELECT fetches, new, updated, linked, bytes, round(elapsed::numeric, 3) FROM fold "
-                "WHERE keep = fetch_log.id) WHERE id IN (SELECT keep FROM fold)"
-            )
-            folded = self.db.execute(
-                "DELETE FROM fetch_log WHERE id IN (SELECT l.id FROM fold f JOIN fetch_log l "
-                "ON l.feed_id = f.feed_id AND l.at >= f.day AND l.at < f.day || 'T99' WHERE l.id != f.keep)"
-            ).rowcount
-            self.db.execute("DROP TABLE fold")
-        return folded, dropped
 
     def maintain(self) -> None:
         """Refresh the planner's statistics (autovacuum keeps the GIN index and the tables in shape)."""
@@ -341,24 +320,8 @@ class PgStore(Store):
         limit: int = 20,
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        where: list[str] = []
-        params: list[Any] = []
-        if tag:
-            where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
-            params.append(tag)
-        if feed_id is not None:
-            where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
-            params += [feed_id, feed_id]
-        if start is not None:
-            where.append("a.published >= ?")
-            params.append(iso(start))
-        if end is not None:
-            where.append("a.published < ?")
-            params.append(iso(end))
-        if flagged is not None:
-            where.append("a.flagged = ?")
-            params.append(int(flagged))
-        cols = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+        where, params = _page_filters(tag, feed_id, start, end, flagged)
+        cols = _PAGE_COLUMNS
         q_sql, q_params = tsquery(query)
         if query.strip() and q_sql is None:
             return [], 0

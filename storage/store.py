@@ -1046,24 +1046,8 @@ class Store:
         Best match first with a query, newest first without. Rows as `search`
         gives them, the matched words in the snippet between \\x02 and \\x03.
         """
-        where: list[str] = []
-        params: list[Any] = []
-        if tag:
-            where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
-            params.append(tag)
-        if feed_id is not None:
-            where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
-            params += [feed_id, feed_id]
-        if start is not None:
-            where.append("a.published >= ?")
-            params.append(iso(start))
-        if end is not None:
-            where.append("a.published < ?")
-            params.append(iso(end))
-        if flagged is not None:
-            where.append("a.flagged = ?")
-            params.append(int(flagged))
-        cols = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+        where, params = _page_filters(tag, feed_id, start, end, flagged)
+        cols = _PAGE_COLUMNS
         join = "JOIN feeds f ON f.id = a.feed_id"
         q = query.strip()
 
@@ -1141,25 +1125,27 @@ class Store:
         """
         with self._writing():
             dropped = self.db.execute("DELETE FROM fetch_log WHERE at < ?", (iso(drop_before),)).rowcount
-            self.db.execute("DROP TABLE IF EXISTS temp.fold")
+            # Unqualified names and CAST ... NUMERIC: the same statements run on PostgreSQL.
+            self.db.execute("DROP TABLE IF EXISTS fold")
             self.db.execute(
                 "CREATE TEMP TABLE fold AS SELECT feed_id, substr(at, 1, 10) AS day, max(id) AS keep, "
                 "sum(fetches) AS fetches, sum(new) AS new, sum(updated) AS updated, sum(linked) AS linked, "
                 "sum(bytes) AS bytes, sum(elapsed) AS elapsed FROM fetch_log WHERE at < ? "
-                "GROUP BY feed_id, day HAVING count(*) > 1",
+                "GROUP BY feed_id, substr(at, 1, 10) HAVING count(*) > 1",
                 (iso(fold_before),),
             )
-            self.db.execute("CREATE INDEX temp.fold_keep ON fold(keep)")
+            self.db.execute("CREATE INDEX fold_keep ON fold(keep)")
             self.db.execute(
                 "UPDATE fetch_log SET (fetches, new, updated, linked, bytes, elapsed) = "
-                "(SELECT fetches, new, updated, linked, bytes, round(elapsed, 3) FROM fold WHERE keep = fetch_log.id) "
+                "(SELECT fetches, new, updated, linked, bytes, round(CAST(elapsed AS NUMERIC), 3) FROM fold "
+                "WHERE keep = fetch_log.id) "
                 "WHERE id IN (SELECT keep FROM fold)"
             )
             folded = self.db.execute(
                 "DELETE FROM fetch_log WHERE id IN (SELECT l.id FROM fold f JOIN fetch_log l "
                 "ON l.feed_id = f.feed_id AND l.at >= f.day AND l.at < f.day || 'T99' WHERE l.id != f.keep)"
             ).rowcount
-            self.db.execute("DROP TABLE temp.fold")
+            self.db.execute("DROP TABLE fold")
         return folded, dropped
 
     def meta(self, key: str) -> str | None:
@@ -1242,6 +1228,33 @@ def _decode_article(d: dict[str, Any]) -> dict[str, Any]:
     d["flagged"] = bool(d["flagged"])
     d["published_from_feed"] = bool(d["published_from_feed"])
     return d
+
+
+_PAGE_COLUMNS = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+
+
+def _page_filters(
+    tag: str | None, feed_id: int | None, start: datetime | None, end: datetime | None, flagged: bool | None
+) -> tuple[list[str], list[Any]]:
+    """The search page's filters as WHERE conditions over `articles a`, and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if tag:
+        where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
+        params.append(tag)
+    if feed_id is not None:
+        where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
+        params += [feed_id, feed_id]
+    if start is not None:
+        where.append("a.published >= ?")
+        params.append(iso(start))
+    if end is not None:
+        where.append("a.published < ?")
+        params.append(iso(end))
+    if flagged is not None:
+        where.append("a.flagged = ?")
+        params.append(int(flagged))
+    return where, params
 
 
 _SEARCH_KEYS = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")

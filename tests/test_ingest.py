@@ -3,7 +3,6 @@ then the same rules end to end on real SQLite files, real HTTP on 127.0.0.1 and 
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -11,7 +10,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from feedgen import rss, write_config
+from feedgen import CORPUS, rss, wellformed_corpus, write_config
 from pytest_httpserver import HTTPServer
 
 import storage
@@ -315,23 +314,15 @@ def test_an_entry_sqlite_cannot_bind_is_left_out_and_named_the_rest_is_stored(st
 
 # ------------------------------------------------------------ the real corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
 
 
-def _wellformed() -> list[str]:
-    if not (CORPUS / "MANIFEST.tsv").is_file():
-        return []
-    rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
-    return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))
-
-
-@pytest.mark.skipif(not _wellformed(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
+@pytest.mark.skipif(not wellformed_corpus(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
 def test_every_wellformed_corpus_feed_stores_each_distinct_item_once(store_target: Path | str) -> None:
     """As many entries as distinct (id, link, title) items, or one more per same-guid edit; a second poll adds nothing."""
     fetched = datetime(2030, 1, 1, tzinfo=timezone.utc)
     short: list[str] = []
     with storage.open_store(store_target) as store:
-        for n, name in enumerate(_wellformed()):
+        for n, name in enumerate(wellformed_corpus()):
             try:
                 parsed = parse_feed((CORPUS / name).read_bytes(), "https://corpus.example/feed")
             except FeedError:

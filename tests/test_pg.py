@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from feedgen import RULES, rss
+from feedgen import CORPUS, RULES, rss, wellformed_corpus
 from pytest_httpserver import HTTPServer
 from starlette.testclient import TestClient
 
@@ -282,27 +282,17 @@ def test_postgres_restarted_mid_round_loses_nothing_and_doubles_nothing(
     dbs.drop(db_url)
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
-
-
-def _wellformed() -> list[str]:
-    import csv
-
-    if not (CORPUS / "MANIFEST.tsv").is_file():
-        return []
-    rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
-    return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _wellformed(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
+@pytest.mark.skipif(not wellformed_corpus(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
 def test_the_corpus_feeds_store_the_same_articles_on_both_backends(
     httpserver: HTTPServer, tmp_path: Path, pg_url: str
 ) -> None:
     """The real publishers' feeds (read in place from ../shared, served on loopback), polled into both stores."""
     from monitor.service import poll_once
 
-    names = _wellformed()
+    names = wellformed_corpus()
     for name in names:
         httpserver.expect_request(f"/{name}").respond_with_data((CORPUS / name).read_bytes(),
                                                                 content_type="application/xml")

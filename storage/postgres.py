@@ -76,6 +76,11 @@ def _translate(sql: str, with_params: bool) -> tuple[str, bool]:
     return s, returns_id
 
 
+def _bindable(params: Sequence[Any]) -> list[Any]:
+    """PostgreSQL text cannot hold NUL (SQLite's can): a NUL becomes U+FFFD, as clean.storable does for surrogates."""
+    return [p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p for p in params]
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -155,7 +160,7 @@ class _PgDatabase:
         text, returns_id = _translate(sql, params is not None)
         pg = self._live(text)
         try:
-            cur = pg.execute(text, list(params) if params is not None else None)
+            cur = pg.execute(text, _bindable(params) if params is not None else None)
         except psycopg.Error as exc:
             if self._is_lost(exc):
                 raise self._lost(exc) from None
@@ -168,7 +173,7 @@ class _PgDatabase:
         return _Result(cur)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
-        rows = [list(r) for r in seq]
+        rows = [_bindable(r) for r in seq]
         if not rows:
             return
         pg = self._live()

@@ -373,3 +373,16 @@ def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> No
     assert found[0].title == "Close one"
 
 
+
+
+def test_a_nul_in_a_feeds_text_is_stored_and_the_article_found(store: Store) -> None:
+    """A JSON Feed may carry U+0000 in its HTML; PostgreSQL's text cannot hold it (it becomes U+FFFD there)."""
+    f = feed(store)
+    a = art("nul", "https://n.example/nul", "Title with a \x00 NUL", "Body \x00 words")
+    a.content_html = "<p>x\x00y</p>"
+    stats = save_poll(store, f, OK, [(a, tagged())], now=NOW)
+    assert stats.new == 1
+    row = store.article("https://n.example/nul")
+    nul = "\x00" if isinstance(store.target, Path) else "\ufffd"
+    assert row["title"] == f"Title with a {nul} NUL" and row["content_html"] == f"<p>x{nul}y</p>"
+    assert [h["url"] for h in store.search("words")] == ["https://n.example/nul"]

@@ -47,6 +47,9 @@ from storage.store import (
 
 _ID_INSERT = re.compile(r"^\s*INSERT INTO (articles|stories) ", re.IGNORECASE)
 _FTS_DOC = fts_document("a")
+_VALUES = re.compile(
+    r"^(\s*INSERT INTO [^()]+\([^()]*\) VALUES )(\((?:(?:%s|'[^']*'), )*(?:%s|'[^']*')\))(.*)$", re.DOTALL
+)
 
 
 def display_url(url: str) -> str:
@@ -176,9 +179,19 @@ class _PgDatabase:
         rows = [_bindable(r) for r in seq]
         if not rows:
             return
-        pg = self._live()
         text, _ = _translate(sql, True)
+        pg = self._live(text)
         try:
+            many = _VALUES.match(text)
+            if many:
+                # An INSERT's rows in one statement per chunk (a new article's 48 story bands: one round
+                # trip, not 48); the parameter count stays far below PostgreSQL's 65535.
+                head, row, tail = many.groups()
+                size = max(1, 10_000 // max(1, len(rows[0])))
+                for i in range(0, len(rows), size):
+                    chunk = rows[i : i + size]
+                    pg.execute(head + ", ".join([row] * len(chunk)) + tail, [v for r in chunk for v in r])
+                return
             with pg.cursor() as cur:
                 cur.executemany(text, rows)
         except psycopg.Error as exc:
@@ -258,6 +271,15 @@ class PgStore(Store):
                 "AND (full_text IS DISTINCT FROM ? OR category IS DISTINCT FROM ?)",
                 [(int(full), category, url, url, int(full), category) for url, full, category in options],
             )
+
+    def _band_hits(self, band_keys: Sequence[str], per_band: int) -> tuple[str, list[Any]]:
+        # One statement text whatever the number of keys (prepared once), each key one index range.
+        return (
+            "SELECT b.article_id FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL "
+            '(SELECT article_id FROM story_bands WHERE band_key = k.key COLLATE "C" '
+            "ORDER BY article_id DESC LIMIT ?) b",
+            [list(band_keys), per_band],
+        )
 
     def articles_by_url(self, urls: Iterable[str]) -> dict[str, KnownArticle]:
         found: dict[str, KnownArticle] = {}

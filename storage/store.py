@@ -573,13 +573,7 @@ class Store:
         """
         if not band_keys:
             return []
-        per_key = " UNION ALL ".join(
-            "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?) b"
-            for _ in band_keys
-        )
-        params: list[Any] = []
-        for key in band_keys:
-            params += [key, per_band]
+        per_key, params = self._band_hits(band_keys, per_band)
         cur = self.db.execute(
             "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id "
             f"FROM (SELECT article_id, count(*) AS shared FROM ({per_key}) bands GROUP BY article_id) hits "
@@ -593,6 +587,17 @@ class Store:
             StoryCandidate(i, story, sig, title, datetime.fromisoformat(pub), score, feed_id)
             for i, story, sig, title, pub, score, feed_id in cur.fetchall()
         ]
+
+    def _band_hits(self, band_keys: Sequence[str], per_band: int) -> tuple[str, list[Any]]:
+        """SQL of the article ids carrying each band key (at most `per_band` most recent each), and its params."""
+        per_key = " UNION ALL ".join(
+            "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?) b"
+            for _ in band_keys
+        )
+        params: list[Any] = []
+        for key in band_keys:
+            params += [key, per_band]
+        return per_key, params
 
     def story_spans(self, story_ids: Iterable[int]) -> dict[int, tuple[datetime, datetime]]:
         """(first, last) published time of each of these stories."""

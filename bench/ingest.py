@@ -10,7 +10,11 @@ field, one INSERT + commit per article, no conditional GET.
 
 Each variant runs in its own process so peak memory is its own.
 
-    python bench/ingest.py [--feeds 200] [--entries 100] [--latency 0.05]
+    python bench/ingest.py [--feeds 200] [--entries 100] [--latency 0.05] [--pg postgresql://user:pw@host/db]
+
+With --pg (a server and database where the bench may create and drop a
+scratch database) the same pipeline also runs on PostgreSQL, beside SQLite
+in the same run.
 """
 
 from __future__ import annotations
@@ -38,15 +42,17 @@ def peak_mb() -> float:
     return (own + children) / 1024
 
 
-def run_ours(urls: list[str], workdir: str, concurrency: int, stories: bool, out: "mp.Queue[dict]") -> None:
+def run_ours(
+    urls: list[str], workdir: str, concurrency: int, stories: bool, out: "mp.Queue[dict]", pg: str | None = None
+) -> None:
     from monitor.decide import Policy
     from monitor.fetch import Fetcher, FetchSettings
     from monitor.pipeline import Pipeline
     from rules import default_rule_files, load_rules
-    from storage import Store
+    from storage import open_store
 
     ruleset = load_rules(default_rule_files())
-    store = Store(Path(workdir) / f"ours-{stories}.db")
+    store = open_store(pg or Path(workdir) / f"ours-{stories}.db")
     now = datetime(2026, 11, 20, tzinfo=timezone.utc)
     for u in urls:
         store.add_feed(u, now=now)
@@ -63,7 +69,9 @@ def run_ours(urls: list[str], workdir: str, concurrency: int, stories: bool, out
             results.append({"round": rnd, "seconds": dt, "feeds": len(summary.feeds), "entries_stored": entries,
                             "ok": summary.ok, "not_modified": summary.not_modified, "failed": summary.failed,
                             "peak_mb": peak_mb()})
-    out.put({"variant": f"ours, stories {'on' if stories else 'off'}", "rounds": results})
+    store.close()
+    on = " on PostgreSQL" if pg else ""
+    out.put({"variant": f"ours{on}, stories {'on' if stories else 'off'}", "rounds": results})
 
 
 def run_naive(urls: list[str], workdir: str, out: "mp.Queue[dict]") -> None:
@@ -100,13 +108,31 @@ def run_naive(urls: list[str], workdir: str, out: "mp.Queue[dict]") -> None:
     out.put({"variant": "naive baseline", "rounds": results})
 
 
-def in_child(target, *args) -> dict:  # type: ignore[no-untyped-def]
+def in_child(target, *args, **kwargs) -> dict:  # type: ignore[no-untyped-def]
     q: mp.Queue[dict] = mp.Queue()
-    p = mp.Process(target=target, args=(*args, q))
+    p = mp.Process(target=target, args=(*args, q), kwargs=kwargs)
     p.start()
     result = q.get()
     p.join()
     return result
+
+
+def run_on_pg(server: str, urls: list[str], workdir: str, concurrency: int) -> dict:
+    """The stories-on variant on a scratch PostgreSQL database, dropped afterwards."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = "monitor_bench_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+        return in_child(run_ours, urls, workdir, concurrency, True, pg=url)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -116,6 +142,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--pg", metavar="URL", help="also run on PostgreSQL (a scratch database is created there)")
     args = ap.parse_args()
 
     server, port = feedserver.start(args.feeds, args.entries, args.latency)
@@ -126,21 +153,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         reports.append(in_child(run_ours, urls, workdir, args.concurrency, True))
         reports.append(in_child(run_ours, urls, workdir, args.concurrency, False))
+        if args.pg:
+            reports.append(run_on_pg(args.pg, urls, workdir, args.concurrency))
         if not args.skip_naive:
             reports.append(in_child(run_naive, urls, workdir))
     server.terminate()
 
     total_entries = args.feeds * args.entries
-    print(f"{'variant':<24} {'round':>5} {'seconds':>8} {'feeds/s':>8} {'entries/s':>10} {'peak MB':>8}  notes")
+    print(f"{'variant':<32} {'round':>5} {'seconds':>8} {'feeds/s':>8} {'entries/s':>10} {'peak MB':>8}  notes")
     for rep in reports:
         for r in rep["rounds"]:
             # Entries/s counts the entries the feeds carried that round, processed or skipped by a 304.
             eps = total_entries / r["seconds"]
             notes = ", ".join(f"{k}={r[k]}" for k in ("ok", "not_modified", "failed") if k in r)
-            print(f"{rep['variant']:<24} {r['round']:>5} {r['seconds']:>8.2f} {r['feeds'] / r['seconds']:>8.1f} "
+            print(f"{rep['variant']:<32} {r['round']:>5} {r['seconds']:>8.2f} {r['feeds'] / r['seconds']:>8.1f} "
                   f"{eps:>10.0f} {r['peak_mb']:>8.0f}  {notes}")
-    if len(reports) == 3:
-        naive = reports[2]
+    if not args.skip_naive:
+        naive = reports[-1]
         for ours in reports[:2]:
             for rnd in (0, 1):
                 ratio = naive["rounds"][rnd]["seconds"] / ours["rounds"][rnd]["seconds"]

@@ -47,9 +47,9 @@ class App:
         write: they run beside `monitor run` and must neither take the write
         lock nor change what the scheduler sees.
         """
-        from storage import Store
+        from storage import open_store
 
-        return Store(self.config.storage_path)
+        return open_store(self.config.store_target)
 
     def ruleset(self, files: list[Path] | None = None) -> Any:
         from rules import load_rules

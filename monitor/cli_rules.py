@@ -273,7 +273,7 @@ def suggest(
 def _stored_background(ctx: click.Context, limit: int = 5000) -> list[str]:
     """Titles and texts of the most recent stored articles (none when there is no database yet)."""
     app = app_of(ctx)
-    if not app.config.storage_path.exists():
+    if app.config.storage_url is None and not app.config.storage_path.exists():
         return []
     with app.reader() as store:
         return store.recent_texts(limit)

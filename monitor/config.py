@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
@@ -178,6 +178,18 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     full_text_min_chars: int = 0  # [fulltext] min_chars: fetch the page of any entry with less text
     queue: QueueConfig | None = None
+    # [storage] url: a postgresql:// URL (password included when given by password/password_env)
+    storage_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store_target(self) -> Path | str:
+        """What `storage.open_store` opens: the PostgreSQL URL when one is configured, else the SQLite file."""
+        return self.storage_url or self.storage_path
+
+    @property
+    def store_label(self) -> str:
+        """The store as shown in messages and logs: the SQLite path, or the URL with no user info or query."""
+        return redact_url(self.storage_url.split("?")[0]) if self.storage_url else str(self.storage_path)
 
     @property
     def secrets(self) -> list[str]:
@@ -196,6 +208,8 @@ class Config:
             found.append(self.web.password)
         if self.queue:
             found += [p for p in (_url_password(self.queue.broker), _url_password(self.queue.result_backend)) if p]
+        if self.storage_url and _url_password(self.storage_url):
+            found.append(unquote(_url_password(self.storage_url) or ""))
         return found
 
     @property
@@ -456,7 +470,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         return (base_dir / Path(p).expanduser()).resolve()
 
     storage = r.table(data, "storage")
-    r.unknown(storage, {"path", "data_dir", "keep_days", "fetch_log_days"}, "storage.")
+    r.unknown(storage, {"path", "data_dir", "keep_days", "fetch_log_days", "url", "password", "password_env"}, "storage.")
     data_dir = resolve(r.get(storage, "data_dir", str, "data", "storage.data_dir"))
     storage_path_raw = r.get(storage, "path", str, None, "storage.path")
     storage_path = resolve(storage_path_raw) if storage_path_raw else data_dir / "monitor.db"
@@ -464,6 +478,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
     # The fetch log (one row per fetch: ~a million a day at 10,000 feeds) is kept this long;
     # housekeeping folds each feed's earlier days into one row per day meanwhile.
     fetch_log_days = r.positive(storage, "fetch_log_days", 30, "storage.fetch_log_days", most=36500)
+    storage_url = _storage_url(r, storage)
 
     schedule = r.table(data, "schedule")
     r.unknown(schedule, {"interval", "jitter", "max_errors", "max_backoff"}, "schedule.")
@@ -597,6 +612,7 @@ def _build(data: dict[str, Any], r: _Reader, config_path: Path | None, base_dir:
         alert_spikes=alert_spikes,
         web=web,
         full_text_min_chars=full_text_min_chars,
+        storage_url=storage_url,
         queue=queue,
     )
 
@@ -640,6 +656,30 @@ def _password(r: _Reader, table: dict[str, Any], prefix: str) -> str | None:
         if password is None:
             r.problem(f"{prefix}password_env", f"environment variable {password_env} is not set")
     return password
+
+
+def _storage_url(r: _Reader, table: dict[str, Any]) -> str | None:
+    """`[storage] url` (PostgreSQL), with `password` / `password_env` put into it when given."""
+    url = r.get(table, "url", str, None, "storage.url")
+    password = _password(r, table, "storage.")
+    if url is None:
+        if password is not None:
+            r.problem("storage.password", "is only used with storage.url (a postgresql:// URL)")
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        r.problem("storage.url", f"not a usable URL ({exc})")
+        return None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        r.problem("storage.url", "must be a postgresql://user@host:port/database URL")
+        return None
+    if password is not None:
+        user = quote(unquote(parts.username or ""), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+    return url
 
 
 def _read_web(r: _Reader, table: dict[str, Any]) -> WebConfig:

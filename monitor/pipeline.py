@@ -50,7 +50,7 @@ from monitor.ingest import save_poll
 from monitor.parse import RawEntry, parse_feed
 from monitor.stories import DEFAULT_WINDOW, story_key
 from rules import RuleSet
-from storage import Feed, FeedUpdate, Store
+from storage import Feed, FeedUpdate, Store, open_store
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -617,7 +617,7 @@ class Pipeline:
         """The guids and URLs this feed has stored, read on this thread's own connection
         (the store's belongs to the writer thread). Only for a feed past the cap."""
         try:
-            with Store(self.store.path) as reader:
+            with open_store(self.store.target) as reader:
                 return reader.feed_entry_keys(feed.id)
         except MonitorError:
             return frozenset()

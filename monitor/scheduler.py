@@ -191,9 +191,9 @@ class Runner:
         causes = ", ".join(f"{n} {cause}" for cause, n in summary.causes())
         when = ""
         try:
-            from storage import Store
+            from storage import open_store
 
-            with Store(self.config.storage_path) as store:
+            with open_store(self.config.store_target) as store:
                 retry = store.next_due()
         except MonitorError:
             retry = None
@@ -355,7 +355,7 @@ def run_forever(config_path: str | None) -> int:
     log.info(
         "monitor running (pid %d): %d feeds, rules version %s, digest daily at %s %s; database %s",
         os.getpid(), len(runner.config.feeds), runner.ruleset.version, runner.config.digest.time,
-        runner.config.digest.timezone, runner.config.storage_path,
+        runner.config.digest.timezone, runner.config.store_label,
     )
     qs = runner.queue_scheduler()
     while qs is not None and not runner.stop.is_set() and not qs.is_leader():

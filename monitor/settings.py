@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import storage
 from monitor.config import Config
 from monitor.decide import Policy
 from monitor.fetch import FetchSettings
@@ -33,7 +34,7 @@ def policy(config: Config) -> Policy:
 
 def open_store(config: Config, *, now: datetime) -> Store:
     """Open the database for writing and bring the configured feeds into it."""
-    store = Store(config.storage_path)
+    store = storage.open_store(config.store_target)
     store.sync_configured_feeds(((f.url, f.name, f.interval) for f in config.feeds), now=now)
     store.set_feed_options((f.url, f.full_text, f.category) for f in config.feeds)
     return store

@@ -38,7 +38,7 @@ def feed_status(store: Store) -> list[dict[str, Any]]:
 def status_extras(config: Config, store: Store, *, now: datetime) -> list[str]:
     """Lines after the feed table: totals, the last digest, and the next scheduled runs."""
     c = store.counts()
-    lines = [f"{c['articles']} articles stored, {c['flagged']} flagged. Database: {config.storage_path}"]
+    lines = [f"{c['articles']} articles stored, {c['flagged']} flagged. Database: {config.store_label}"]
     last = store.last_digest()
     if last is None:
         lines.append("Last digest: none yet.")

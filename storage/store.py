@@ -169,8 +169,14 @@ def _storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
 class Store:
     """One connection to the monitor database. Not shared between threads."""
 
+    # Dialect hooks, so storage.postgres.PgStore shares this class's SQL: the database errors
+    # `transaction()` turns into StorageError, and the two-argument min/max functions.
+    _db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    _least, _greatest = "min", "max"
+
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.target: Path | str = self.path  # what storage.open_store opens again (another thread's connection)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30)
@@ -538,8 +544,8 @@ class Store:
                 pending[intent.new_story] = story_id
             return story_id
         self.db.execute(
-            "UPDATE stories SET members = members + 1, first_seen = min(first_seen, ?), "
-            "last_seen = max(last_seen, ?) WHERE id = ?",
+            f"UPDATE stories SET members = members + 1, first_seen = {self._least}(first_seen, ?), "
+            f"last_seen = {self._greatest}(last_seen, ?) WHERE id = ?",
             (when, when, story_id),
         )
         return story_id
@@ -567,16 +573,10 @@ class Store:
         """
         if not band_keys:
             return []
-        per_key = " UNION ALL ".join(
-            "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?)"
-            for _ in band_keys
-        )
-        params: list[Any] = []
-        for key in band_keys:
-            params += [key, per_band]
+        per_key, params = self._band_hits(band_keys, per_band)
         cur = self.db.execute(
             "SELECT a.id, a.story_id, a.signature, a.title, a.published, a.score, a.feed_id "
-            f"FROM (SELECT article_id, count(*) AS shared FROM ({per_key}) GROUP BY article_id) hits "
+            f"FROM (SELECT article_id, count(*) AS shared FROM ({per_key}) bands GROUP BY article_id) hits "
             "JOIN articles a ON a.id = hits.article_id "
             "WHERE a.published >= ? AND a.published <= ? AND a.id != ? AND a.story_id IS NOT NULL "
             "AND a.signature IS NOT NULL "
@@ -587,6 +587,17 @@ class Store:
             StoryCandidate(i, story, sig, title, datetime.fromisoformat(pub), score, feed_id)
             for i, story, sig, title, pub, score, feed_id in cur.fetchall()
         ]
+
+    def _band_hits(self, band_keys: Sequence[str], per_band: int) -> tuple[str, list[Any]]:
+        """SQL of the article ids carrying each band key (at most `per_band` most recent each), and its params."""
+        per_key = " UNION ALL ".join(
+            "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?) b"
+            for _ in band_keys
+        )
+        params: list[Any] = []
+        for key in band_keys:
+            params += [key, per_band]
+        return per_key, params
 
     def story_spans(self, story_ids: Iterable[int]) -> dict[int, tuple[datetime, datetime]]:
         """(first, last) published time of each of these stories."""
@@ -604,8 +615,9 @@ class Store:
             return
         marks = ",".join("?" * len(ids))
         self.db.execute(
-            "UPDATE stories SET first_seen = min(first_seen, (SELECT min(first_seen) FROM stories WHERE id IN "
-            f"({marks}))), last_seen = max(last_seen, (SELECT max(last_seen) FROM stories WHERE id IN ({marks}))), "
+            f"UPDATE stories SET first_seen = {self._least}(first_seen, (SELECT min(first_seen) FROM stories WHERE "
+            f"id IN ({marks}))), last_seen = {self._greatest}(last_seen, (SELECT max(last_seen) FROM stories WHERE "
+            f"id IN ({marks}))), "
             f"members = members + (SELECT sum(members) FROM stories WHERE id IN ({marks})) WHERE id = ?",
             (*ids, *ids, *ids, survivor),
         )
@@ -618,7 +630,8 @@ class Store:
         self.db.execute(
             "UPDATE articles SET url = ?, link = ?, title = ?, author = ?, categories = ?, summary_html = ?, "
             "summary_text = ?, content_html = ?, content_text = ?, content_hash = ?, updated_at = ?, "
-            "published = CASE WHEN ? THEN ? ELSE published END, published_from_feed = max(published_from_feed, ?) "
+            f"published = CASE WHEN ? = 1 THEN ? ELSE published END, "
+            f"published_from_feed = {self._greatest}(published_from_feed, ?) "
             "WHERE id = ?",
             (
                 a.url,
@@ -676,8 +689,8 @@ class Store:
         self.db.execute(
             "UPDATE feeds SET url = coalesce(?, url), etag = ?, last_modified = ?, last_status = ?, "
             "http_status = ?, last_error = ?, error_count = ?, "
-            "failing_since = CASE WHEN ? THEN coalesce(failing_since, ?) ELSE NULL END, "
-            "last_fetched = ?, last_ok = CASE WHEN ? THEN ? ELSE last_ok END, next_due = ?, disabled = ?, "
+            "failing_since = CASE WHEN ? = 1 THEN coalesce(failing_since, ?) ELSE NULL END, "
+            "last_fetched = ?, last_ok = CASE WHEN ? = 1 THEN ? ELSE last_ok END, next_due = ?, disabled = ?, "
             "title = coalesce(?, title), site_url = coalesce(?, site_url) WHERE id = ?",
             (
                 new_url,
@@ -932,7 +945,7 @@ class Store:
         return rows[0] if rows else None
 
     def last_digest(self) -> dict[str, Any] | None:
-        rows = self._digest_rows("1", (), "day DESC LIMIT 1")
+        rows = self._digest_rows("1 = 1", (), "day DESC LIMIT 1")
         return rows[0] if rows else None
 
     def undelivered_digests(self) -> list[dict[str, Any]]:
@@ -970,13 +983,13 @@ class Store:
             if not self.db.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone():
                 raise NotFound(f"no stored article with id {article_id}")
             self.db.execute(
-                "INSERT INTO labels (article_id, user, relevant, tags, at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (article_id, user) DO UPDATE SET relevant = excluded.relevant, tags = excluded.tags, "
+                'INSERT INTO labels (article_id, "user", relevant, tags, at) VALUES (?, ?, ?, ?, ?) '
+                'ON CONFLICT (article_id, "user") DO UPDATE SET relevant = excluded.relevant, tags = excluded.tags, '
                 "at = excluded.at",
                 (article_id, user, int(relevant), tags_json, iso(now)),
             )
             self.db.execute(
-                "INSERT INTO label_history (article_id, user, relevant, tags, at) VALUES (?, ?, ?, ?, ?)",
+                'INSERT INTO label_history (article_id, "user", relevant, tags, at) VALUES (?, ?, ?, ?, ?)',
                 (article_id, user, int(relevant), tags_json, iso(now)),
             )
 
@@ -988,7 +1001,10 @@ class Store:
             if not params:
                 return []
             where = f"WHERE article_id IN ({_marks(params)})"
-        cur = self.db.execute(f"SELECT article_id, user, relevant, tags, at FROM labels {where} ORDER BY at, article_id", params)
+        # "user" quoted: a reserved word in PostgreSQL (there, a bare `user` is the session's role name).
+        cur = self.db.execute(
+            f'SELECT article_id, "user", relevant, tags, at FROM labels {where} ORDER BY at, article_id', params
+        )
         return [
             {"article_id": a, "user": u, "relevant": bool(r), "tags": json.loads(t) if t is not None else None, "at": at}
             for a, u, r, t, at in cur.fetchall()
@@ -1035,24 +1051,8 @@ class Store:
         Best match first with a query, newest first without. Rows as `search`
         gives them, the matched words in the snippet between \\x02 and \\x03.
         """
-        where: list[str] = []
-        params: list[Any] = []
-        if tag:
-            where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
-            params.append(tag)
-        if feed_id is not None:
-            where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
-            params += [feed_id, feed_id]
-        if start is not None:
-            where.append("a.published >= ?")
-            params.append(iso(start))
-        if end is not None:
-            where.append("a.published < ?")
-            params.append(iso(end))
-        if flagged is not None:
-            where.append("a.flagged = ?")
-            params.append(int(flagged))
-        cols = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+        where, params = _page_filters(tag, feed_id, start, end, flagged)
+        cols = _PAGE_COLUMNS
         join = "JOIN feeds f ON f.id = a.feed_id"
         q = query.strip()
 
@@ -1130,25 +1130,27 @@ class Store:
         """
         with self._writing():
             dropped = self.db.execute("DELETE FROM fetch_log WHERE at < ?", (iso(drop_before),)).rowcount
-            self.db.execute("DROP TABLE IF EXISTS temp.fold")
+            # Unqualified names and CAST ... NUMERIC: the same statements run on PostgreSQL.
+            self.db.execute("DROP TABLE IF EXISTS fold")
             self.db.execute(
                 "CREATE TEMP TABLE fold AS SELECT feed_id, substr(at, 1, 10) AS day, max(id) AS keep, "
                 "sum(fetches) AS fetches, sum(new) AS new, sum(updated) AS updated, sum(linked) AS linked, "
                 "sum(bytes) AS bytes, sum(elapsed) AS elapsed FROM fetch_log WHERE at < ? "
-                "GROUP BY feed_id, day HAVING count(*) > 1",
+                "GROUP BY feed_id, substr(at, 1, 10) HAVING count(*) > 1",
                 (iso(fold_before),),
             )
-            self.db.execute("CREATE INDEX temp.fold_keep ON fold(keep)")
+            self.db.execute("CREATE INDEX fold_keep ON fold(keep)")
             self.db.execute(
                 "UPDATE fetch_log SET (fetches, new, updated, linked, bytes, elapsed) = "
-                "(SELECT fetches, new, updated, linked, bytes, round(elapsed, 3) FROM fold WHERE keep = fetch_log.id) "
+                "(SELECT fetches, new, updated, linked, bytes, round(CAST(elapsed AS NUMERIC), 3) FROM fold "
+                "WHERE keep = fetch_log.id) "
                 "WHERE id IN (SELECT keep FROM fold)"
             )
             folded = self.db.execute(
                 "DELETE FROM fetch_log WHERE id IN (SELECT l.id FROM fold f JOIN fetch_log l "
                 "ON l.feed_id = f.feed_id AND l.at >= f.day AND l.at < f.day || 'T99' WHERE l.id != f.keep)"
             ).rowcount
-            self.db.execute("DROP TABLE temp.fold")
+            self.db.execute("DROP TABLE fold")
         return folded, dropped
 
     def meta(self, key: str) -> str | None:
@@ -1174,6 +1176,11 @@ class Store:
     def _writing(self) -> Any:
         return _Writing(self)
 
+    def _error(self, exc: BaseException) -> StorageError:
+        """A database failure as the one-line StorageError the CLI prints."""
+        assert isinstance(exc, sqlite3.Error)
+        return _storage_error(exc, self.path)
+
 
 class _Writing:
     """A write transaction that turns SQLite failures into one clear StorageError.
@@ -1198,8 +1205,8 @@ class _Writing:
                 return self.inner.__enter__()  # type: ignore[no-any-return]
             conn.execute("BEGIN IMMEDIATE")
             return self.store.db
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, self.store.path) from exc
+        except self.store._db_errors as exc:
+            raise self.store._error(exc) from exc
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         conn = self.store.db.conn
@@ -1210,12 +1217,12 @@ class _Writing:
                 conn.commit()
             else:
                 conn.rollback()
-        except sqlite3.Error as err:
+        except self.store._db_errors as err:
             if self.inner is None and conn.in_transaction:
                 conn.rollback()
-            raise _storage_error(err, self.store.path) from err
-        if isinstance(exc, sqlite3.Error):
-            raise _storage_error(exc, self.store.path) from exc
+            raise self.store._error(err) from err
+        if isinstance(exc, self.store._db_errors):
+            raise self.store._error(exc) from exc
 
 
 def _decode_article(d: dict[str, Any]) -> dict[str, Any]:
@@ -1226,6 +1233,33 @@ def _decode_article(d: dict[str, Any]) -> dict[str, Any]:
     d["flagged"] = bool(d["flagged"])
     d["published_from_feed"] = bool(d["published_from_feed"])
     return d
+
+
+_PAGE_COLUMNS = "a.id, a.title, a.url, a.published, a.flagged, a.tags, coalesce(f.name, f.title, f.url)"
+
+
+def _page_filters(
+    tag: str | None, feed_id: int | None, start: datetime | None, end: datetime | None, flagged: bool | None
+) -> tuple[list[str], list[Any]]:
+    """The search page's filters as WHERE conditions over `articles a`, and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if tag:
+        where.append("a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
+        params.append(tag)
+    if feed_id is not None:
+        where.append("(a.feed_id = ? OR a.id IN (SELECT article_id FROM entries WHERE feed_id = ?))")
+        params += [feed_id, feed_id]
+    if start is not None:
+        where.append("a.published >= ?")
+        params.append(iso(start))
+    if end is not None:
+        where.append("a.published < ?")
+        params.append(iso(end))
+    if flagged is not None:
+        where.append("a.flagged = ?")
+        params.append(int(flagged))
+    return where, params
 
 
 _SEARCH_KEYS = ("id", "title", "url", "published", "flagged", "tags", "feed", "snippet")

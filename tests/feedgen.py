@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -67,3 +67,16 @@ def write_config(tmp_path: Path, feeds: list[str], extra: str = "") -> Path:
     path = tmp_path / "monitor.toml"
     path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     return path
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
+
+
+def wellformed_corpus() -> list[str]:
+    """The shared corpus's wellformed feed files (MANIFEST names, relative to CORPUS); [] when it is absent."""
+    import csv
+
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        return []
+    rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
+    return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))

@@ -205,3 +205,34 @@ def test_locate_key_follows_array_tables() -> None:
     assert locate_key(text, "feeds[2].url") == 6
     assert locate_key(text, "feeds[1].url") == 2
     assert locate_key(text, "fetch.url") == 8
+
+
+def test_storage_url_selects_postgresql_with_the_password_kept_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[storage]\nurl = "postgresql://mon@db.internal:5433/monitor?sslmode=require"\n'
+                           'password_env = "MONITOR_PG_PW"\n')
+    monkeypatch.setenv("MONITOR_PG_PW", "p@ss word/9")
+    cfg = load_config(path)
+    assert cfg.store_target == "postgresql://mon:p%40ss%20word%2F9@db.internal:5433/monitor?sslmode=require"
+    assert "p@ss word/9" in cfg.secrets
+    assert "p@ss" not in cfg.store_label and "postgresql://" in cfg.store_label and "db.internal" in cfg.store_label
+    assert "p@ss" not in repr(cfg)
+    # Inline in the URL works too, and is just as secret; without url the SQLite file as before.
+    inline = load_config(write(tmp_path, '[storage]\nurl = "postgresql://mon:inl1ne-pw@127.0.0.1/m"\n'))
+    assert inline.store_target == "postgresql://mon:inl1ne-pw@127.0.0.1/m" and "inl1ne-pw" in inline.secrets
+    plain = load_config(write(tmp_path, '[storage]\npath = "x.db"\n'))
+    assert plain.store_target == plain.storage_path == tmp_path / "x.db"
+
+
+def test_a_bad_storage_url_is_one_problem_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_PG_PW", raising=False)
+    bad = write(tmp_path, '[storage]\nurl = "mysql://u@h/db"\n')
+    with pytest.raises(ConfigError, match=r"monitor.toml:2: storage.url: must be a postgresql://"):
+        load_config(bad)
+    lonely = write(tmp_path, '[storage]\npassword = "x"\n')
+    with pytest.raises(ConfigError, match=r"storage.password: is only used with storage.url"):
+        load_config(lonely)
+    unset = write(tmp_path, '[storage]\nurl = "postgresql://u@h/db"\npassword_env = "NOT_SET_PG_PW"\n')
+    with pytest.raises(ConfigError, match=r"storage.password_env: environment variable NOT_SET_PG_PW is not set"):
+        load_config(unset)

@@ -3,7 +3,6 @@ then the same rules end to end on real SQLite files, real HTTP on 127.0.0.1 and 
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -11,9 +10,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from feedgen import rss, write_config
+from feedgen import CORPUS, rss, wellformed_corpus, write_config
 from pytest_httpserver import HTTPServer
 
+import storage
 from core.types import (
     Article,
     EntryIntent,
@@ -300,8 +300,8 @@ def test_an_exception_on_one_entry_is_that_entrys_warning(monkeypatch: pytest.Mo
     assert got.warning is not None and "1 entries could not be read" in got.warning and "RuntimeError" in got.warning
 
 
-def test_an_entry_sqlite_cannot_bind_is_left_out_and_named_the_rest_is_stored(tmp_path: Path) -> None:
-    with Store(tmp_path / "m.db") as store:
+def test_an_entry_sqlite_cannot_bind_is_left_out_and_named_the_rest_is_stored(store_target: Path | str) -> None:
+    with storage.open_store(store_target) as store:
         f, _ = store.add_feed("http://127.0.0.1:9/f", now=NOW)
         items = [(art("a", "https://s.example/1", "Fine"), Tagging()),
                  (art("b", "https://s.example/2", "bad \ud800 title"), Tagging()),
@@ -314,23 +314,15 @@ def test_an_entry_sqlite_cannot_bind_is_left_out_and_named_the_rest_is_stored(tm
 
 # ------------------------------------------------------------ the real corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
 
 
-def _wellformed() -> list[str]:
-    if not (CORPUS / "MANIFEST.tsv").is_file():
-        return []
-    rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
-    return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))
-
-
-@pytest.mark.skipif(not _wellformed(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
-def test_every_wellformed_corpus_feed_stores_each_distinct_item_once(tmp_path: Path) -> None:
+@pytest.mark.skipif(not wellformed_corpus(), reason=f"feed corpus not found at {CORPUS} (it lives beside the project in CI)")
+def test_every_wellformed_corpus_feed_stores_each_distinct_item_once(store_target: Path | str) -> None:
     """As many entries as distinct (id, link, title) items, or one more per same-guid edit; a second poll adds nothing."""
     fetched = datetime(2030, 1, 1, tzinfo=timezone.utc)
     short: list[str] = []
-    with Store(tmp_path / "corpus.db") as store:
-        for n, name in enumerate(_wellformed()):
+    with storage.open_store(store_target) as store:
+        for n, name in enumerate(wellformed_corpus()):
             try:
                 parsed = parse_feed((CORPUS / name).read_bytes(), "https://corpus.example/feed")
             except FeedError:
@@ -351,7 +343,7 @@ def test_every_wellformed_corpus_feed_stores_each_distinct_item_once(tmp_path: P
     assert short == []
 
 
-def test_an_entry_left_out_does_not_shift_the_story_keys_of_the_others(tmp_path: Path) -> None:
+def test_an_entry_left_out_does_not_shift_the_story_keys_of_the_others(store_target: Path | str) -> None:
     from monitor.stories import story_key
 
     good = [art("a", "https://s.example/1", "Azure deal signed", "Microsoft and OpenAI sign."),
@@ -359,7 +351,7 @@ def test_an_entry_left_out_does_not_shift_the_story_keys_of_the_others(tmp_path:
     bad = art("b", "https://s.example/2", "bad \ud800 title")
     items = [bad, *good]
     keys = [story_key(a.title, a.text, a.published) for a in items]
-    with Store(tmp_path / "m.db") as store:
+    with storage.open_store(store_target) as store:
         f, _ = store.add_feed("http://127.0.0.1:9/f", now=NOW)
         save_poll(store, f, FeedUpdate(status="ok"), [(a, Tagging()) for a in items], now=NOW, story_keys=keys)
         stored = dict(store.db.execute("SELECT url, signature FROM articles").fetchall())

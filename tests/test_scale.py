@@ -198,15 +198,21 @@ def test_a_configured_feed_is_found_by_index_not_by_scan(tmp_path: Path) -> None
     store.close()
 
 
-def test_fetch_log_keeps_one_row_per_feed_and_day_and_drops_what_is_past_retention(tmp_path: Path) -> None:
+def test_fetch_log_keeps_one_row_per_feed_and_day_and_drops_what_is_past_retention(
+    tmp_path: Path, store_target: Path | str
+) -> None:
     from datetime import timedelta
 
     from monitor.config import load_config
     from monitor.service import housekeeping, housekeeping_due
+    from storage import open_store
 
-    cfg = load_config(write_config(tmp_path, ["https://a.example/feed.xml", "https://b.example/feed.xml"]))
+    path = write_config(tmp_path, ["https://a.example/feed.xml", "https://b.example/feed.xml"])
+    if isinstance(store_target, str):  # the same housekeeping on PostgreSQL
+        path.write_text(path.read_text().replace('path = "data/monitor.db"', f'url = "{store_target}"'))
+    cfg = load_config(path)
     now = NOW
-    with Store(cfg.storage_path) as store:
+    with open_store(cfg.store_target) as store:
         store.sync_configured_feeds([(f.url, f.name, f.interval) for f in cfg.feeds], now=now)
         a, b = (f.id for f in store.list_feeds())
         rows = []
@@ -216,16 +222,17 @@ def test_fetch_log_keeps_one_row_per_feed_and_day_and_drops_what_is_past_retenti
                 for feed in (a, b):
                     status, warning = ("error", "bad") if k == 3 and feed == b else ("ok", None)
                     rows.append((feed, at.isoformat(), status, 200, k, 100, warning))
-        store.db.conn.executemany(
-            "INSERT INTO fetch_log (feed_id, at, status, http_status, new, bytes, warning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        store.db.conn.commit()
+        with store.transaction():
+            store.db.conn.executemany(
+                "INSERT INTO fetch_log (feed_id, at, status, http_status, new, bytes, warning) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         latest_warning = store.last_warnings()
     assert housekeeping_due(cfg, now=now)
     housekeeping(cfg, now=now)
     assert not housekeeping_due(cfg, now=now + timedelta(hours=23))
-    with Store(cfg.storage_path) as store:
+    with open_store(cfg.store_target) as store:
         got = store.db.execute(
             "SELECT feed_id, substr(at, 1, 10), count(*), sum(fetches), sum(new), sum(bytes), max(status) "
             "FROM fetch_log GROUP BY feed_id, substr(at, 1, 10) ORDER BY 1, 2"

@@ -11,7 +11,7 @@ import pytest
 from core.errors import NotFound, StorageError
 from core.types import Article, EntryIntent, Match, StoryKey, Tagging, content_hash
 from monitor.ingest import save_poll
-from storage import FeedUpdate, Store
+from storage import FeedUpdate, Store, open_store
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -43,7 +43,16 @@ OK = FeedUpdate(status="ok", http_status=200, next_due=NOW + timedelta(minutes=3
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(store_target: Path | str) -> Store:
+    """The contract suite runs on both backends (conftest's store_target: SQLite, then PostgreSQL)."""
+    s = open_store(store_target)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    """For what only SQLite has (its query planner's output)."""
     s = Store(tmp_path / "m.db")
     yield s
     s.close()
@@ -126,7 +135,7 @@ def test_failure_half_way_through_a_poll_leaves_the_feed_as_before(store: Store,
     def failing(self: Store, *args: object) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
-            raise sqlite3.OperationalError("database or disk is full")
+            raise self._db_errors[0]("database or disk is full")  # the backend's own error type
         real(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "_apply_entry", failing)
@@ -223,8 +232,8 @@ def test_flagged_between_is_half_open_typed_and_in_published_order(store: Store)
     assert rows[1].matches == [Match("openai-ipo", "IPO", "title", 0, 3)] and rows[1].score == 5.0
 
 
-def test_flagged_day_query_uses_the_partial_index(store: Store) -> None:
-    plan = store.db.execute(
+def test_flagged_day_query_uses_the_partial_index(sqlite_store: Store) -> None:
+    plan = sqlite_store.db.execute(
         "EXPLAIN QUERY PLAN SELECT id FROM articles a WHERE a.flagged = 1 AND a.published >= ? AND a.published < ?",
         ("2026-11-19", "2026-11-20"),
     ).fetchall()
@@ -364,3 +373,16 @@ def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> No
     assert found[0].title == "Close one"
 
 
+
+
+def test_a_nul_in_a_feeds_text_is_stored_and_the_article_found(store: Store) -> None:
+    """A JSON Feed may carry U+0000 in its HTML; PostgreSQL's text cannot hold it (it becomes U+FFFD there)."""
+    f = feed(store)
+    a = art("nul", "https://n.example/nul", "Title with a \x00 NUL", "Body \x00 words")
+    a.content_html = "<p>x\x00y</p>"
+    stats = save_poll(store, f, OK, [(a, tagged())], now=NOW)
+    assert stats.new == 1
+    row = store.article("https://n.example/nul")
+    nul = "\x00" if isinstance(store.target, Path) else "\ufffd"
+    assert row["title"] == f"Title with a {nul} NUL" and row["content_html"] == f"<p>x{nul}y</p>"
+    assert [h["url"] for h in store.search("words")] == ["https://n.example/nul"]

@@ -104,9 +104,9 @@ class Web:
         self._rules: tuple[Any, Any] | None = None
 
     def store(self) -> Any:
-        from storage import Store
+        from storage import open_store
 
-        return Store(self.config.storage_path)
+        return open_store(self.config.store_target)
 
     def ruleset(self) -> Any:
         """The rules in force, re-read when a rule file changed (as `monitor run` does)."""

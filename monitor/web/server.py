@@ -48,7 +48,7 @@ def make_server(config: Config, host: str, port: int, *, config_path: str | None
 def serve(config: Config, host: str, port: int, *, config_path: str | None = None) -> None:
     """Serve until Ctrl-C."""
     server = make_server(config, host, port, config_path=config_path)
-    log.info("web app on http://%s:%d/ (database %s)", host, port, config.storage_path)
+    log.info("web app on http://%s:%d/ (database %s)", host, port, config.store_label)
     server.run()
 
 

@@ -50,6 +50,7 @@ from monitor.stories import (
     StoryBook,
     StorySig,
     distinctive_key,
+    meeting_keys,
     template_shingles,
     unpack,
 )
@@ -229,19 +230,20 @@ def place_stories(
     the stories it absorbs.
     """
     book = StoryBook(window, spans)
-    batch: list[tuple[StorySig, set[str]]] = []
+    batch: list[tuple[StorySig, set[int]]] = []
     refs: dict[int, int] = {}
     for n, intent in enumerate(intents):
         if intent.action != "new" or intent.story is None:
             continue
         a = intent.article
         bands = set(intent.story.band_keys)
+        meets = set(meeting_keys(intent.story.band_keys))
         stored = [
             StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
             for c in candidates.get(n, ())
         ]
         # Pending stories get negative refs so they never collide with stored ones.
-        pending = [sig for sig, keys in batch if keys & bands]
+        pending = [sig for sig, keys in batch if keys & meets]
         sig = unpack(intent.story.signature)
         refs[n] = book.place(ArticleSig(a.title, sig, a.published), stored + pending, new_ref=-(n + 1))
         batch.append((StorySig(-(n + 1), refs[n], sig, a.title, a.published), bands))
@@ -308,7 +310,7 @@ def save_poll(
         )
         discount_template(intents, kept_keys)
         candidates = {
-            n: store.story_candidates(intent.story.band_keys, around=intent.article.published, window=story_window)
+            n: store.story_candidates(meeting_keys(intent.story.band_keys), around=intent.article.published, window=story_window)
             for n, intent in enumerate(intents)
             if intent.action == "new" and intent.story is not None
         }

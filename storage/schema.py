@@ -264,3 +264,61 @@ def m005_labels(db: Database) -> None:
         )
         """
     )
+
+
+# The band-key layout m006 moves to (monitor.stories.band_keys / timed_band_keys compute it; the
+# conversion below must give the same integers, tests/test_storage.py checks that it does).
+_PERIOD_SHIFT = 47
+_PERIOD_MASK = 0xFFFF
+_HASH_MASK = (1 << _PERIOD_SHIFT) - 1
+_BAND_MIX = 0x9E3779B97F4A7C15
+
+
+def _integer_band_key(text: str) -> int:
+    """'{period}/{band}:{12 hex digits}' (m002's text keys) as m006's integer key."""
+    period, rest = text.split("/", 1)
+    band, digest = rest.split(":", 1)
+    h = (int(digest, 16) >> 1) ^ ((int(band) * _BAND_MIX) & _HASH_MASK)
+    return ((int(period) & _PERIOD_MASK) << _PERIOD_SHIFT) | h
+
+
+@migrations()
+def m006_band_integers(db: Database) -> None:
+    """Story band keys as 63-bit integers, one period's 24 per article instead of two periods' 48.
+
+    m002 stored each article's band keys as ~20-byte text for its 7-day
+    period and the next (48 rows); a new article then looked up the same
+    48. Now a key is ``period << 47 | band hash`` (an INTEGER: 8 bytes, and
+    one period's keys sit together in the index, so an article's rows go
+    to a few pages), only the article's own period is stored, and a lookup
+    asks for the band in its period and the two beside it: the same pairs
+    meet (articles at most one period apart sharing a band), with half the
+    rows. Existing keys are converted; an article's own period is the
+    lower of the two it has keys for.
+    """
+    db.execute(
+        """
+        CREATE TABLE story_bands_v2 (
+            band_key INTEGER NOT NULL,         -- period << 47 | 47-bit band hash (monitor.stories)
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band_key, article_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.conn.create_function("m006_band_key", 1, _integer_band_key, deterministic=True)
+    db.execute(
+        "CREATE TEMP TABLE m006_own AS SELECT article_id, "
+        "min(CAST(substr(band_key, 1, instr(band_key, '/') - 1) AS INTEGER)) AS period "
+        "FROM story_bands GROUP BY article_id"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO story_bands_v2 (band_key, article_id) "
+        "SELECT m006_band_key(b.band_key), b.article_id FROM story_bands b JOIN m006_own o "
+        "ON o.article_id = b.article_id "
+        "AND CAST(substr(b.band_key, 1, instr(b.band_key, '/') - 1) AS INTEGER) = o.period "
+        "ORDER BY 1"
+    )
+    db.execute("DROP TABLE m006_own")
+    db.execute("DROP TABLE story_bands")
+    db.execute("ALTER TABLE story_bands_v2 RENAME TO story_bands")
+    db.execute("CREATE INDEX idx_story_bands_article ON story_bands(article_id)")

@@ -546,7 +546,7 @@ class Store:
 
     def story_candidates(
         self,
-        band_keys: Sequence[str],
+        band_keys: Sequence[int],
         *,
         around: datetime,
         window: timedelta,

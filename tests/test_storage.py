@@ -312,6 +312,49 @@ def test_an_older_database_is_migrated_in_place_keeping_its_rows(tmp_path: Path)
         assert {"story_id", "signature"} <= cols
 
 
+def test_text_band_keys_of_an_older_database_become_integer_keys_that_new_articles_meet(tmp_path: Path) -> None:
+    import hashlib
+    import struct
+
+    from sqlite_utils import Database
+
+    from monitor import stories as st
+    from storage.schema import migrations
+
+    title, text = "OpenAI signs cloud deal with Oracle", "OpenAI agreed a five-year compute contract with Oracle worth billions"
+    published = NOW - timedelta(hours=5)
+    key = st.story_key(title, text, published)
+    sig = st.signature(st.unpack(key.signature))
+    # The writer of m002..m005 stored "{period}/{band}:{hex}" for the article's period and the next.
+    p = st.period(published)
+    old_keys = [f"{q}/{i}:{hashlib.blake2b(struct.pack('<2I', *sig[2 * i:2 * i + 2]), digest_size=6).hexdigest()}"
+                for q in (p, p + 1) for i in range(st.BANDS)]
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m006_band_integers")
+    db.execute("INSERT INTO feeds (url, origin_url, added_at) VALUES ('http://127.0.0.1/x', 'http://127.0.0.1/x', ?)",
+               [NOW.isoformat()])
+    db.execute("INSERT INTO stories (first_seen, last_seen) VALUES (?, ?)", [published.isoformat()] * 2)
+    db.execute(
+        "INSERT INTO articles (feed_id, guid, url, link, title, published, published_from_feed, first_seen, "
+        "updated_at, summary_text, content_hash, story_id, signature) VALUES (1, 'g', 'https://x.example/1', "
+        "'https://x.example/1', ?, ?, 1, ?, ?, ?, 'h', 1, ?)",
+        [title, published.isoformat(), NOW.isoformat(), NOW.isoformat(), text, key.signature],
+    )
+    db.conn.executemany("INSERT INTO story_bands VALUES (?, 1)", [(k,) for k in old_keys])
+    db.conn.commit()
+    db.close()
+    with Store(path) as store:
+        stored = [k for (k,) in store.db.execute("SELECT band_key FROM story_bands ORDER BY band_key")]
+        assert stored == sorted(key.band_keys)  # converted exactly: the article's own period only
+        f = store.add_feed("http://127.0.0.1/y", now=NOW)[0]
+        rewrite = art("r", "https://y.example/2", title, text + " to train its models")
+        save_poll(store, f, OK, [(rewrite, Tagging())], now=NOW,
+                  story_keys=[st.story_key(rewrite.title, rewrite.text, rewrite.published)])
+        stories = dict(store.db.execute("SELECT url, story_id FROM articles").fetchall())
+        assert stories == {"https://x.example/1": 1, "https://y.example/2": 1}
+
+
 def test_iter_articles_since_uses_first_seen_and_pages_through_everything(store: Store) -> None:
     f = feed(store)
     old, new = NOW - timedelta(days=40), NOW
@@ -329,9 +372,9 @@ def _intent(a: Article, key: StoryKey, *, story_id: int | None = None, new_story
 
 def test_story_candidates_are_found_through_shared_band_keys_within_the_window(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
-    k1 = StoryKey(b"sig1", ("0:aa", "1:bb"))
-    k2 = StoryKey(b"sig2", ("0:zz", "1:bb"))  # shares band 1 with k1
-    k3 = StoryKey(b"sig3", ("0:qq", "1:rr"))  # shares nothing
+    k1 = StoryKey(b"sig1", (10, 11))
+    k2 = StoryKey(b"sig2", (20, 11))  # shares band 1 with k1
+    k3 = StoryKey(b"sig3", (30, 31))  # shares nothing
     s1 = store.apply_poll(a, OK, [_intent(art("1", "https://a.example/1", "Deal"), k1, new_story=0)], now=NOW)
     first = s1.new_ids[0]
     assert [c.id for c in store.story_candidates(k2.band_keys, around=NOW, window=timedelta(days=3))] == [first]
@@ -353,13 +396,13 @@ def test_story_candidates_are_found_through_shared_band_keys_within_the_window(s
 
 def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> None:
     f = feed(store)
-    keys = [StoryKey(f"s{i}".encode(), ("0:common", f"1:k{i}")) for i in range(30)]
-    close = StoryKey(b"close", ("0:common", "1:target", "2:target"))
+    keys = [StoryKey(f"s{i}".encode(), (1, 100 + i)) for i in range(30)]  # 1: a band every article has
+    close = StoryKey(b"close", (1, 2, 3))
     items = [art(f"g{i}", f"https://n.example/{i}", f"Item {i}") for i in range(30)]
     items.append(art("close", "https://n.example/close", "Close one"))
     store.apply_poll(f, OK, [_intent(a, k, new_story=n) for n, (a, k) in enumerate(zip(items, [*keys, close]))],
                      now=NOW)
-    found = store.story_candidates(["0:common", "1:target", "2:target"], around=NOW, window=timedelta(days=3), limit=5)
+    found = store.story_candidates([1, 2, 3], around=NOW, window=timedelta(days=3), limit=5)
     assert len(found) == 5
     assert found[0].title == "Close one"
 

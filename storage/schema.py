@@ -284,7 +284,7 @@ def _integer_band_key(text: str) -> int:
 
 @migrations()
 def m006_band_integers(db: Database) -> None:
-    """Story band keys as 63-bit integers, one period's 24 per article instead of two periods' 48.
+    """Story band keys as 63-bit integers (24 rows per article, not 48); the search index fed once per commit.
 
     m002 stored each article's band keys as ~20-byte text for its 7-day
     period and the next (48 rows); a new article then looked up the same
@@ -322,3 +322,22 @@ def m006_band_integers(db: Database) -> None:
     db.execute("DROP TABLE story_bands")
     db.execute("ALTER TABLE story_bands_v2 RENAME TO story_bands")
     db.execute("CREATE INDEX idx_story_bands_article ON story_bands(article_id)")
+    # The search index: new articles are added by the store once per transaction, just before it
+    # commits (Store._index_new_articles), not by a trigger per row; until then the rows from
+    # meta 'fts_pending_from' on are not in the index, so the update and delete triggers leave them
+    # alone. An update re-indexes only when a searched column changes (not score, tags or story).
+    db.execute("DROP TRIGGER articles_ai")
+    db.execute("DROP TRIGGER articles_au")
+    db.execute("DROP TRIGGER articles_ad")
+    indexed = "WHEN old.id < coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_pending_from'), old.id + 1)"
+    delete = (
+        "INSERT INTO articles_fts (articles_fts, rowid, title, summary_text, content_text, full_text) "
+        "VALUES ('delete', old.id, old.title, old.summary_text, old.content_text, old.full_text);"
+    )
+    db.execute(
+        "CREATE TRIGGER articles_au AFTER UPDATE OF title, summary_text, content_text, full_text ON articles "
+        f"{indexed} BEGIN {delete} "
+        "INSERT INTO articles_fts (rowid, title, summary_text, content_text, full_text) "
+        "VALUES (new.id, new.title, new.summary_text, new.content_text, new.full_text); END"
+    )
+    db.execute(f"CREATE TRIGGER articles_ad AFTER DELETE ON articles {indexed} BEGIN {delete} END")

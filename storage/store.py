@@ -171,6 +171,7 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self._fts_pending = False  # new articles may wait for the search index (see _index_new_articles)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30)
@@ -419,6 +420,14 @@ class Store:
         stats = SaveStats()
         dropped = list(dropped)
         with self._writing():
+            if any(i.action == "new" for i in intents):
+                # Where this transaction's new articles start: the search index takes them at the
+                # commit (see _index_new_articles); a savepoint that rolls back takes the mark with it.
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) "
+                    "SELECT 'fts_pending_from', coalesce(max(id), 0) + 1 FROM articles"
+                )
+                self._fts_pending = True
             pending_stories: dict[int, int] = {}
             for intent in intents:
                 self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
@@ -1174,6 +1183,26 @@ class Store:
     def _writing(self) -> Any:
         return _Writing(self)
 
+    def _index_new_articles(self) -> None:
+        """Add the transaction's new articles to the search index in one statement, just before it commits.
+
+        One INSERT ... SELECT per transaction instead of a trigger per row
+        (m006): FTS5 flushes its pending terms at every savepoint, and each
+        feed of a batch is one, so the trigger wrote a small index segment
+        per feed. Until the commit the `fts_pending_from` mark tells the
+        update and delete triggers to leave those rows alone (they are not
+        in the index yet); it is removed in the same transaction.
+        """
+        if not self._fts_pending:
+            return
+        self._fts_pending = False
+        self.db.execute(
+            "INSERT INTO articles_fts (rowid, title, summary_text, content_text, full_text) "
+            "SELECT id, title, summary_text, content_text, full_text FROM articles "
+            "WHERE id >= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_pending_from')"
+        )
+        self.db.execute("DELETE FROM meta WHERE key = 'fts_pending_from'")
+
 
 class _Writing:
     """A write transaction that turns SQLite failures into one clear StorageError.
@@ -1207,11 +1236,14 @@ class _Writing:
             if self.inner is not None:
                 self.inner.__exit__(exc_type, exc, tb)  # re-raises exc: converted below
             elif exc_type is None:
+                self.store._index_new_articles()
                 conn.commit()
             else:
+                self.store._fts_pending = False
                 conn.rollback()
         except sqlite3.Error as err:
             if self.inner is None and conn.in_transaction:
+                self.store._fts_pending = False
                 conn.rollback()
             raise _storage_error(err, self.store.path) from err
         if isinstance(exc, sqlite3.Error):

@@ -203,6 +203,34 @@ def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
     assert {h["url"] for h in store.search("benefit corporation")} == {"https://n.example/1", "https://n.example/2"}
 
 
+def _fts_consistent(store: Store) -> bool:
+    """FTS5's own check of the index against the articles table (raises on a corrupt index)."""
+    store.db.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
+    return store.db.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == store.counts()["articles"]
+
+
+def test_search_index_takes_a_batch_at_commit_and_drops_a_rolled_back_feed(store: Store) -> None:
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    with store.transaction():
+        save_poll(store, a, OK, [(art("1", "https://a.example/1", "Quarterly gigawatt contract"), Tagging())], now=NOW)
+        with pytest.raises(RuntimeError), store.transaction():  # feed b's savepoint fails after its write
+            save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour"), Tagging())], now=NOW)
+            raise RuntimeError("b failed")
+        # An edit of an article this same transaction added: the index gets the edited words only.
+        save_poll(store, a, OK, [(art("1", "https://a.example/1", "Quarterly gigawatt contract signed"), Tagging())],
+                  now=NOW)
+    assert [h["url"] for h in store.search("gigawatt")] == ["https://a.example/1"]
+    assert [h["url"] for h in store.search("signed")] == ["https://a.example/1"]
+    assert store.meta("fts_pending_from") is None
+    assert _fts_consistent(store)
+    # b's next poll stores and indexes its article; a later edit re-indexes, a prune takes it out.
+    save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour"), Tagging())], now=NOW)
+    save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour denied"), Tagging())], now=NOW)
+    assert {h["url"] for h in store.search("gigawatt")} == {"https://a.example/1", "https://b.example/2"}
+    assert [h["url"] for h in store.search("denied")] == ["https://b.example/2"]
+    assert _fts_consistent(store)
+
+
 def test_flagged_between_is_half_open_typed_and_in_published_order(store: Store) -> None:
     f = feed(store)
     day = datetime(2026, 11, 19, tzinfo=timezone.utc)
@@ -280,6 +308,7 @@ def test_prune_keeps_flagged_and_recent_articles(store: Store) -> None:
     assert store.prune(before=NOW - timedelta(days=90)) == 1
     assert {r["title"] for r in store.iter_articles()} == {"Old flagged", "New plain"}
     assert store.search("plain")[0]["title"] == "New plain"  # FTS follows the delete
+    assert _fts_consistent(store)
     assert store.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 2
     store.maintain()
 

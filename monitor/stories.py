@@ -240,11 +240,16 @@ def meeting_keys(stored: Iterable[int]) -> list[int]:
     Symmetric: A's `meeting_keys` hold one of B's stored keys exactly when
     B's hold one of A's.
     """
+    keys = list(stored)
+    periods = {k >> _PERIOD_SHIFT for k in keys}
+    if len(periods) == 1:  # one article's keys: one period (the writer calls this for every new article)
+        (p,) = periods
+        hashes = [k & _HASH_MASK for k in keys]
+        return [((q & _PERIOD_MASK) << _PERIOD_SHIFT) | h for q in (p - 1, p, p + 1) for h in hashes]
     out = []
-    for k in stored:
+    for k in keys:
         p, h = k >> _PERIOD_SHIFT, k & _HASH_MASK
-        for q in (p - 1, p, p + 1):
-            out.append(((q & _PERIOD_MASK) << _PERIOD_SHIFT) | h)
+        out += [((q & _PERIOD_MASK) << _PERIOD_SHIFT) | h for q in (p - 1, p, p + 1)]
     return out
 
 

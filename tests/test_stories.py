@@ -231,6 +231,8 @@ def test_timed_band_keys_meet_within_a_period_and_not_much_beyond(hours_apart: i
         assert bool(set(st.meeting_keys(b)) & set(a)) is shared
     assert len(st.timed_band_keys(sig, t0)) == st.BANDS
     assert all(0 < k < 2**63 for k in st.timed_band_keys(sig, t0))  # a positive SQLite INTEGER
+    a, b = st.timed_band_keys(sig, t0), st.timed_band_keys(sig, t0 + timedelta(days=30))
+    assert set(st.meeting_keys(a + b)) == set(st.meeting_keys(a)) | set(st.meeting_keys(b)) and len(st.meeting_keys(a)) == 3 * st.BANDS
 
 
 def test_story_key_is_what_the_store_takes() -> None:

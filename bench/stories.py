@@ -130,7 +130,7 @@ def place(conn: sqlite3.Connection, items: list[st.Draft], next_id: int) -> tupl
     conn.execute("BEGIN")
     for n, it in enumerate(items):
         key = st.story_key(it.title, it.text, it.published)
-        meets = st.meeting_keys(key.band_keys)
+        meets = st.meeting_keys(key.band_keys, it.published, WINDOW)
         marks = ",".join("?" * len(meets))
         rows = conn.execute(
             "SELECT DISTINCT a.id, a.story_id, a.signature, a.title, a.published FROM story_bands b "

@@ -216,6 +216,7 @@ def place_stories(
     *,
     window: timedelta,
     spans: Mapping[int, tuple[datetime, datetime]] | None = None,
+    lookups: Mapping[int, Sequence[int]] | None = None,
 ) -> dict[int, set[int]]:
     """The story each new article joins: a stored one, one started earlier in this batch, or a new one.
 
@@ -227,7 +228,8 @@ def place_stories(
     story as members of several stories merges them (`StoryBook`). Sets
     ``story_id`` or ``new_story`` on the intents (and leaves articles without
     a story key alone); returns the stored stories to merge: survivor ->
-    the stories it absorbs.
+    the stories it absorbs. `lookups` (optional) are the intents' `meeting_keys`
+    when the caller made them already.
     """
     book = StoryBook(window, spans)
     batch: list[tuple[StorySig, set[int]]] = []
@@ -237,7 +239,8 @@ def place_stories(
             continue
         a = intent.article
         bands = set(intent.story.band_keys)
-        meets = set(meeting_keys(intent.story.band_keys))
+        meets = set(lookups[n]) if lookups and n in lookups else set(
+            meeting_keys(intent.story.band_keys, a.published, window))
         stored = [
             StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
             for c in candidates.get(n, ())
@@ -309,13 +312,17 @@ def save_poll(
             feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, kept_keys
         )
         discount_template(intents, kept_keys)
-        candidates = {
-            n: store.story_candidates(meeting_keys(intent.story.band_keys), around=intent.article.published, window=story_window)
+        lookups = {
+            n: meeting_keys(intent.story.band_keys, intent.article.published, story_window)
             for n, intent in enumerate(intents)
             if intent.action == "new" and intent.story is not None
         }
+        candidates = {
+            n: store.story_candidates(keys, around=intents[n].article.published, window=story_window)
+            for n, keys in lookups.items()
+        }
         spans = store.story_spans({c.story_id for found in candidates.values() for c in found})
-        merges = place_stories(intents, candidates, window=story_window, spans=spans)
+        merges = place_stories(intents, candidates, window=story_window, spans=spans, lookups=lookups)
         for survivor, absorbed in merges.items():
             store.merge_stories(survivor, absorbed)
         return store.apply_poll(feed, update, intents, now=now, rules_version=rules_version, dropped=unstorable)

@@ -220,9 +220,9 @@ def period(published: datetime) -> int:
 def timed_band_keys(sig: Sequence[int], published: datetime, *, bands: int = BANDS, rows: int = ROWS) -> list[int]:
     """Band keys scoped to time, as stored: ``period << 47 | band hash``, one per band.
 
-    Lookups use `meeting_keys` (the same band hashes in this period and the
-    two beside it), so two articles at most one `PERIOD` apart meet through
-    any band they share: nothing within the window is missed. An article
+    Lookups use `meeting_keys` (the same band hashes in each period the
+    window around the article touches), so two articles within the window
+    of each other meet through any band they share: nothing is missed. An article
     never meets keys more than ~2 periods away, so the rows a lookup reads do
     not grow with history: without the scope, a band made of words every
     article here uses ("microsoft", "openai") would match a fixed share of
@@ -234,18 +234,21 @@ def timed_band_keys(sig: Sequence[int], published: datetime, *, bands: int = BAN
     return [p | k for k in band_keys(sig, bands, rows=rows)]
 
 
-def meeting_keys(stored: Iterable[int]) -> list[int]:
-    """The keys to look up for an article whose stored keys are `stored`: each band in its period and the two beside it.
+def meeting_keys(stored: Iterable[int], around: datetime | None = None, window: timedelta = MAX_WINDOW) -> list[int]:
+    """The keys to look up for an article whose stored keys are `stored`.
 
-    Symmetric: A's `meeting_keys` hold one of B's stored keys exactly when
-    B's hold one of A's.
+    Each band in every period that `around` ± `window` touches: an article
+    within the window of `around` stored its keys in one of them. A window
+    of 3 days touches one or two 7-day periods, so a lookup asks for 24 or
+    48 keys. Without `around`, each key's period and the two beside it (all
+    that any window up to `PERIOD` can touch); that form is symmetric: A's
+    hold one of B's stored keys exactly when B's hold one of A's.
     """
     keys = list(stored)
-    periods = {k >> _PERIOD_SHIFT for k in keys}
-    if len(periods) == 1:  # one article's keys: one period (the writer calls this for every new article)
-        (p,) = periods
-        hashes = [k & _HASH_MASK for k in keys]
-        return [((q & _PERIOD_MASK) << _PERIOD_SHIFT) | h for q in (p - 1, p, p + 1) for h in hashes]
+    if around is not None:
+        first, last = period(around - window), period(around + window)
+        hashes = list(dict.fromkeys(k & _HASH_MASK for k in keys))
+        return [((q & _PERIOD_MASK) << _PERIOD_SHIFT) | h for q in range(first, last + 1) for h in hashes]
     out = []
     for k in keys:
         p, h = k >> _PERIOD_SHIFT, k & _HASH_MASK
@@ -646,7 +649,7 @@ def group_in_memory(
         it = items[i]
         fp = unpack(keys[i].signature)
         seen: dict[int, None] = {}
-        for k in meeting_keys(keys[i].band_keys):
+        for k in meeting_keys(keys[i].band_keys, it.published, window):
             for j in index.get(k, ()):
                 seen.setdefault(j, None)
         cands = [c for j in seen if (c := placed[j]) is not None]

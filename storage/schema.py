@@ -291,9 +291,8 @@ def m006_band_integers(db: Database) -> None:
     48. Now a key is ``period << 47 | band hash`` (an INTEGER: 8 bytes, and
     one period's keys sit together in the index, so an article's rows go
     to a few pages), only the article's own period is stored, and a lookup
-    asks for the band in its period and the two beside it: the same pairs
-    meet (articles at most one period apart sharing a band), with half the
-    rows. Existing keys are converted; an article's own period is the
+    asks for the band in each period its window touches (one or two for 3
+    days): the same pairs within the window meet, with half the rows. Existing keys are converted; an article's own period is the
     lower of the two it has keys for.
     """
     db.execute(

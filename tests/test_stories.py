@@ -235,6 +235,21 @@ def test_timed_band_keys_meet_within_a_period_and_not_much_beyond(hours_apart: i
     assert set(st.meeting_keys(a + b)) == set(st.meeting_keys(a)) | set(st.meeting_keys(b)) and len(st.meeting_keys(a)) == 3 * st.BANDS
 
 
+def test_meeting_keys_of_a_window_reach_every_article_within_it_and_ask_for_one_or_two_periods() -> None:
+    sig = sig_of("rev-1")
+    window = timedelta(days=3)
+    sizes = set()
+    for start_hour in range(0, 24 * 14, 7):
+        t0 = datetime(2026, 3, 2, tzinfo=timezone.utc) + timedelta(hours=start_hour)
+        lookup = set(st.meeting_keys(st.timed_band_keys(sig, t0), t0, window))
+        sizes.add(len(lookup))
+        for hours in (-72, -40, -1, 0, 1, 40, 72):
+            assert lookup & set(st.timed_band_keys(sig, t0 + timedelta(hours=hours)))
+        for days in (-15, 15):  # two periods away: never looked up (nearer ones are, then the window filters)
+            assert not lookup & set(st.timed_band_keys(sig, t0 + timedelta(days=days)))
+    assert sizes == {st.BANDS, 2 * st.BANDS}
+
+
 def test_story_key_is_what_the_store_takes() -> None:
     r = BY_ID["cop-1"]
     key = st.story_key(r["title"], r["text"], datetime.fromisoformat(r["published"]))

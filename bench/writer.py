@@ -14,7 +14,12 @@ variants interleaved for each repeat (the machine is shared: compare the
 ratios). `--profile` prints where the writer's time goes (cProfile) for
 the first variant's stories-on run.
 
+`--pipeline` times the real `Pipeline.poll` instead (loopback feeds, no
+added latency, workers and all): the round's seconds and the writer
+thread's busy seconds (`_write_batch`), stories on and off.
+
     python bench/writer.py [--feeds 300] [--entries 20] [--batch 50] [--repeats 3] [--baseline DIR] [--profile]
+                           [--pipeline]
 """
 
 from __future__ import annotations
@@ -93,11 +98,72 @@ def child(feeds: int, entries: int, batch: int, stories: bool, profile: bool) ->
     return {"seconds": seconds, "new": new, "ms per article": 1000 * seconds / max(new, 1), "db MB": size / 2**20}
 
 
+def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> dict[str, float]:
+    """The real `Pipeline.poll` over loopback feeds (no latency): round seconds and the writer thread's busy seconds."""
+    sys.path[:] = [x for x in sys.path if Path(x or ".").resolve() != HERE]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("feedserver", HERE / "feedserver.py")
+    assert spec and spec.loader
+    feedserver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(feedserver)
+
+    from monitor.decide import Policy
+    from monitor.fetch import Fetcher, FetchSettings
+    from monitor.pipeline import Pipeline
+    from rules import default_rule_files, load_rules
+    from storage import Store
+
+    server, port = feedserver.start(feeds, entries, 0.0)
+    now = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    busy = [0.0]
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+    original = Pipeline._write_batch
+
+    def timed(self, *a, **kw):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        if prof:
+            prof.enable()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            if prof:
+                prof.disable()
+            busy[0] += time.perf_counter() - t
+
+    Pipeline._write_batch = timed  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "p.db")
+            for n in range(feeds):
+                store.add_feed(f"http://127.0.0.1:{port}/{n}.xml", now=now)
+            with Fetcher(FetchSettings(pool_size=16, per_host=16)) as fetcher:
+                pipeline = Pipeline(store, fetcher, load_rules(default_rule_files()), policy=Policy(jitter=0),
+                                    concurrency=16, stories=stories)
+                t = time.perf_counter()
+                summary = pipeline.poll(store.list_feeds(), now=now)
+                seconds = time.perf_counter() - t
+            new = sum(f.new for f in summary.feeds)
+            store.close()
+    finally:
+        server.terminate()
+    if prof:
+        import pstats
+
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    return {"seconds": seconds, "new": new, "ms per article": 1000 * busy[0] / max(new, 1), "db MB": 0.0,
+            "writer busy s": busy[0]}
+
+
 def run_variant(code: Path, args: argparse.Namespace, stories: bool, profile: bool) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(code))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--feeds", str(args.feeds), "--entries",
            str(args.entries), "--batch", str(args.batch)] + (["--stories"] if stories else []) + (
-        ["--profile"] if profile else [])
+        ["--profile"] if profile else []) + (["--pipeline"] if args.pipeline else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"{code}: {out.stderr[-1500:]}")
@@ -114,11 +180,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline", type=Path)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="time the real Pipeline.poll over loopback feeds instead: round s and writer busy s")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stories", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.feeds, args.entries, args.batch, args.stories, args.profile)))
+        if args.pipeline:
+            print(json.dumps(child_pipeline(args.feeds, args.entries, args.stories, args.profile)))
+        else:
+            print(json.dumps(child(args.feeds, args.entries, args.batch, args.stories, args.profile)))
         return
     codes = [("this checkout", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     results: dict[tuple[str, bool], list[dict[str, float]]] = {}
@@ -130,16 +201,24 @@ def main() -> None:
         for label, code, stories in order:
             r = run_variant(code, args, stories, args.profile and rep == 0 and label == codes[0][0] and stories)
             results.setdefault((label, stories), []).append(r)
-    print("| code | stories | writer ms per new article | writer s | db MB |")
-    print("|---|---|---|---|---|")
+    if args.pipeline:
+        print("| code | stories | round s | writer busy s | writer ms per new article |")
+        print("|---|---|---|---|---|")
+    else:
+        print("| code | stories | writer ms per new article | writer s | db MB |")
+        print("|---|---|---|---|---|")
     for (label, stories), rs in results.items():
         ms = statistics.median(r["ms per article"] for r in rs)
         s = statistics.median(r["seconds"] for r in rs)
-        print(f"| {label} | {'on' if stories else 'off'} | {ms:.3f} | {s:.2f} | {rs[0]['db MB']:.1f} |")
+        if args.pipeline:
+            busy = statistics.median(r["writer busy s"] for r in rs)
+            print(f"| {label} | {'on' if stories else 'off'} | {s:.2f} | {busy:.2f} | {ms:.3f} |")
+        else:
+            print(f"| {label} | {'on' if stories else 'off'} | {ms:.3f} | {s:.2f} | {rs[0]['db MB']:.1f} |")
     for label, _ in codes:
         on = statistics.median(r["seconds"] for r in results[(label, True)])
         off = statistics.median(r["seconds"] for r in results[(label, False)])
-        print(f"{label}: stories on / off (writer) = {on / off:.2f}")
+        print(f"{label}: stories on / off ({'round' if args.pipeline else 'writer'}) = {on / off:.2f}")
 
 
 if __name__ == "__main__":

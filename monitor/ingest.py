@@ -199,7 +199,9 @@ def discount_template(intents: Sequence[EntryIntent], fetch_keys: Sequence[Story
     The template is what recurs across the whole fetch (`fetch_keys`: every
     item's key, old ones too), so it is the same whichever items are new; the
     stored fingerprint is the distinctive one, so a later article compares
-    with it the same way whichever feed arrived first.
+    with it the same way whichever feed arrived first. Keys made by
+    `stories.fetch_story_keys` (in the workers) are distinctive already:
+    no template is found again and nothing is recomputed here.
     """
     fps = [unpack(k.signature) for k in fetch_keys if k is not None]
     template = template_shingles(fps)

@@ -250,6 +250,20 @@ def test_meeting_keys_of_a_window_reach_every_article_within_it_and_ask_for_one_
     assert sizes == {st.BANDS, 2 * st.BANDS}
 
 
+def test_fetch_story_keys_equal_the_writers_discounted_keys_and_leave_no_template() -> None:
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    items = [(f"Weekly market column: {w} shares", f"Our weekly market column looks at {w} and {w} traders today",
+              t0 + timedelta(hours=i)) for i, w in enumerate("copper nickel cocoa coffee wheat barley oats".split())]
+    items.append(("Court rules on harbour dispute", "The appeal court ruled the harbour contract void", t0))
+    plain = [st.story_key(*it) for it in items]
+    template = st.template_shingles([st.unpack(k.signature) for k in plain])
+    assert template  # the column's words recur in 7 of the 8 items
+    got = st.fetch_story_keys(items)
+    assert got == [st.distinctive_key(k, template, it[2]) for k, it in zip(plain, items)]
+    assert got[:7] != plain[:7] and got[7] == plain[7]  # the one item without the template keeps its key
+    assert not st.template_shingles([st.unpack(k.signature) for k in got])  # the writer finds nothing more to drop
+
+
 def test_story_key_is_what_the_store_takes() -> None:
     r = BY_ID["cop-1"]
     key = st.story_key(r["title"], r["text"], datetime.fromisoformat(r["published"]))

@@ -25,6 +25,7 @@ thread's busy seconds (`_write_batch`), stories on and off.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -35,21 +36,25 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def child(feeds: int, entries: int, batch: int, stories: bool, profile: bool) -> dict[str, float]:
-    """Runs with the code under test first on sys.path (PYTHONPATH)."""
-    # bench/ holds scripts named like the project's packages (rules.py): keep it off the path.
+def _feedserver() -> Any:
+    """bench/feedserver.py, with bench/ off the path: it holds scripts named like the project's packages (rules.py)."""
     sys.path[:] = [x for x in sys.path if Path(x or ".").resolve() != HERE]
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("feedserver", HERE / "feedserver.py")
     assert spec and spec.loader
-    feedserver = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(feedserver)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def child(feeds: int, entries: int, batch: int, stories: bool, profile: bool) -> dict[str, float]:
+    """Runs with the code under test first on sys.path (PYTHONPATH)."""
+    feedserver = _feedserver()
 
     from monitor.ingest import save_poll
     from monitor.pipeline import parse_clean_tag
@@ -100,13 +105,7 @@ def child(feeds: int, entries: int, batch: int, stories: bool, profile: bool) ->
 
 def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> dict[str, float]:
     """The real `Pipeline.poll` over loopback feeds (no latency): round seconds and the writer thread's busy seconds."""
-    sys.path[:] = [x for x in sys.path if Path(x or ".").resolve() != HERE]
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("feedserver", HERE / "feedserver.py")
-    assert spec and spec.loader
-    feedserver = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(feedserver)
+    feedserver = _feedserver()
 
     from monitor.decide import Policy
     from monitor.fetch import Fetcher, FetchSettings
@@ -184,7 +183,9 @@ def main() -> None:
                     help="time the real Pipeline.poll over loopback feeds instead: round s and writer busy s")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stories", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["on", "off"], help="only stories on or off")
     args = ap.parse_args()
+    args.stories_variants = [s for s in (True, False) if args.only is None or args.only == ("on" if s else "off")]
     if args.child:
         if args.pipeline:
             print(json.dumps(child_pipeline(args.feeds, args.entries, args.stories, args.profile)))
@@ -196,11 +197,13 @@ def main() -> None:
     print(f"{args.feeds} feeds x {args.entries} items, {args.batch} feeds per transaction, "
           f"median of {args.repeats}", flush=True)
     for rep in range(args.repeats):
-        order = [(label, code, stories) for label, code in codes for stories in (True, False)]
+        order = [(label, code, stories) for label, code in codes for stories in args.stories_variants]
         random.Random(rep).shuffle(order)
         for label, code, stories in order:
             r = run_variant(code, args, stories, args.profile and rep == 0 and label == codes[0][0] and stories)
             results.setdefault((label, stories), []).append(r)
+            print(f"  repeat {rep + 1}: {label}, stories {'on' if stories else 'off'}: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
     if args.pipeline:
         print("| code | stories | round s | writer busy s | writer ms per new article |")
         print("|---|---|---|---|---|")
@@ -215,7 +218,7 @@ def main() -> None:
             print(f"| {label} | {'on' if stories else 'off'} | {s:.2f} | {busy:.2f} | {ms:.3f} |")
         else:
             print(f"| {label} | {'on' if stories else 'off'} | {ms:.3f} | {s:.2f} | {rs[0]['db MB']:.1f} |")
-    for label, _ in codes:
+    for label, _ in codes if args.only is None else []:
         on = statistics.median(r["seconds"] for r in results[(label, True)])
         off = statistics.median(r["seconds"] for r in results[(label, False)])
         print(f"{label}: stories on / off ({'round' if args.pipeline else 'writer'}) = {on / off:.2f}")

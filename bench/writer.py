@@ -16,7 +16,8 @@ the first variant's stories-on run.
 
 `--pipeline` times the real `Pipeline.poll` instead (loopback feeds, no
 added latency, workers and all): the round's seconds and the writer
-thread's busy seconds (`_write_batch`), stories on and off.
+thread's seconds in `_write_batch`, wall and CPU (`time.thread_time`: less
+moved by the load of a shared machine than wall time), stories on and off.
 
     python bench/writer.py [--feeds 300] [--entries 20] [--batch 50] [--repeats 3] [--baseline DIR] [--profile]
                            [--pipeline]
@@ -115,7 +116,7 @@ def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> di
 
     server, port = feedserver.start(feeds, entries, 0.0)
     now = datetime(2026, 11, 20, tzinfo=timezone.utc)
-    busy = [0.0]
+    busy, cpu = [0.0], [0.0]  # wall and CPU seconds of the writer thread in _write_batch
     prof = None
     if profile:
         import cProfile
@@ -124,7 +125,7 @@ def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> di
     original = Pipeline._write_batch
 
     def timed(self, *a, **kw):  # type: ignore[no-untyped-def]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         if prof:
             prof.enable()
         try:
@@ -133,6 +134,7 @@ def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> di
             if prof:
                 prof.disable()
             busy[0] += time.perf_counter() - t
+            cpu[0] += time.thread_time() - c
 
     Pipeline._write_batch = timed  # type: ignore[method-assign]
     try:
@@ -154,8 +156,8 @@ def child_pipeline(feeds: int, entries: int, stories: bool, profile: bool) -> di
         import pstats
 
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
-    return {"seconds": seconds, "new": new, "ms per article": 1000 * busy[0] / max(new, 1), "db MB": 0.0,
-            "writer busy s": busy[0]}
+    return {"seconds": seconds, "new": new, "ms per article": 1000 * cpu[0] / max(new, 1), "db MB": 0.0,
+            "writer busy s": busy[0], "writer cpu s": cpu[0]}
 
 
 def run_variant(code: Path, args: argparse.Namespace, stories: bool, profile: bool) -> dict[str, float]:
@@ -205,8 +207,8 @@ def main() -> None:
             print(f"  repeat {rep + 1}: {label}, stories {'on' if stories else 'off'}: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
     if args.pipeline:
-        print("| code | stories | round s | writer busy s | writer ms per new article |")
-        print("|---|---|---|---|---|")
+        print("| code | stories | round s | writer busy s (wall) | writer CPU s | writer CPU ms per new article |")
+        print("|---|---|---|---|---|---|")
     else:
         print("| code | stories | writer ms per new article | writer s | db MB |")
         print("|---|---|---|---|---|")
@@ -215,7 +217,8 @@ def main() -> None:
         s = statistics.median(r["seconds"] for r in rs)
         if args.pipeline:
             busy = statistics.median(r["writer busy s"] for r in rs)
-            print(f"| {label} | {'on' if stories else 'off'} | {s:.2f} | {busy:.2f} | {ms:.3f} |")
+            cpu = statistics.median(r["writer cpu s"] for r in rs)
+            print(f"| {label} | {'on' if stories else 'off'} | {s:.2f} | {busy:.2f} | {cpu:.2f} | {ms:.3f} |")
         else:
             print(f"| {label} | {'on' if stories else 'off'} | {ms:.3f} | {s:.2f} | {rs[0]['db MB']:.1f} |")
     for label, _ in codes if args.only is None else []:

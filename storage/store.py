@@ -429,8 +429,21 @@ class Store:
                 )
                 self._fts_pending = True
             pending_stories: dict[int, int] = {}
+            # Rows keyed by the new articles' ids go in one executemany each after the loop: fewer
+            # statements per article (each one gives the GIL away, and the writer shares it with
+            # the fetch threads).
+            later: dict[str, list[tuple[Any, ...]]] = {"entries": [], "bands": [], "tags": []}
             for intent in intents:
-                self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
+                self._apply_entry(feed, intent, now, rules_version, stats, pending_stories, later)
+            conn = self.db.conn
+            conn.executemany(
+                "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
+                later["entries"],
+            )
+            if later["tags"]:
+                conn.executemany("INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", later["tags"])
+            if later["bands"]:
+                conn.executemany("INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)", later["bands"])
             warning = update.warning
             if dropped:
                 extra = f"{len(dropped)} entries not stored: " + "; ".join(dropped[:3])
@@ -464,6 +477,7 @@ class Store:
         rules_version: str | None,
         stats: SaveStats,
         pending_stories: dict[int, int],
+        later: dict[str, list[tuple[Any, ...]]],
     ) -> None:
         a, t = intent.article, intent.tagging
         if intent.action == "skip":
@@ -476,10 +490,7 @@ class Store:
             stats.flagged += int(t.flagged)
             return
         if intent.action == "link":
-            self.db.execute(
-                "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-                (feed.id, intent.key, intent.article_id, a.url, iso(now)),
-            )
+            later["entries"].append((feed.id, intent.key, intent.article_id, a.url, iso(now)))
             stats.linked += 1
             return
         story_id = self._story_for(intent, pending_stories)
@@ -515,17 +526,11 @@ class Store:
             ),
         )
         article_id = int(cur.lastrowid or 0)
-        self.db.execute(
-            "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-            (feed.id, intent.key, article_id, a.url, iso(now)),
-        )
+        later["entries"].append((feed.id, intent.key, article_id, a.url, iso(now)))
         if t.flagged and t.tags:
-            self._write_tags(article_id, t.tags, fresh=True)
+            later["tags"] += [(article_id, x) for x in t.tags]
         if story_id is not None and intent.story is not None:
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
-                [(b, article_id) for b in intent.story.band_keys],
-            )
+            later["bands"] += [(b, article_id) for b in intent.story.band_keys]
         stats.new += 1
         stats.flagged += int(t.flagged)
         stats.new_ids.append(article_id)
@@ -649,9 +654,8 @@ class Store:
         )
         self._set_tagging(article_id, t, now, rules_version, record_changes=False)
 
-    def _write_tags(self, article_id: int, tags: Iterable[str], *, fresh: bool = False) -> None:
-        if not fresh:
-            self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
+    def _write_tags(self, article_id: int, tags: Iterable[str]) -> None:
+        self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", [(article_id, x) for x in tags]
         )

@@ -292,8 +292,9 @@ def m006_band_integers(db: Database) -> None:
     one period's keys sit together in the index, so an article's rows go
     to a few pages), only the article's own period is stored, and a lookup
     asks for the band in each period its window touches (one or two for 3
-    days): the same pairs within the window meet, with half the rows. Existing keys are converted; an article's own period is the
-    lower of the two it has keys for.
+    days): the same pairs within the window meet, with half the rows.
+    Existing keys are converted; an article's own period is the lower of
+    the two it has keys for.
     """
     db.execute(
         """

@@ -10,9 +10,10 @@ import hashlib
 import multiprocessing as mp
 import random
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 # Everyday function words mixed with a large made-up vocabulary; one item in
@@ -79,9 +80,24 @@ def make_feed(n: int, entries: int, rng: random.Random) -> bytes:
     ).encode()
 
 
-def _serve(port_q: "mp.Queue[int]", feeds: int, entries: int, latency: float) -> None:
+_TYPES = {".atom": "application/atom+xml", ".json": "application/feed+json", ".rdf": "application/rdf+xml",
+          ".html": "text/html"}
+
+
+def folder_files(folder: str) -> list[Path]:
+    """The feed files of a folder (the corpus's `wellformed/`, say), in the order `/{n}.xml` serves them."""
+    return sorted(f for f in Path(folder).iterdir() if f.is_file() and f.suffix not in (".md", ".tsv"))
+
+
+def _serve(port_q: "mp.Queue[int]", feeds: int, entries: int, latency: float, folder: str | None = None) -> None:
     rng = random.Random(7)
-    bodies = [make_feed(n, entries, rng) for n in range(feeds)]
+    if folder is None:
+        bodies = [make_feed(n, entries, rng) for n in range(feeds)]
+        types = ["application/rss+xml; charset=utf-8"] * feeds
+    else:  # real files, read in place (never copied anywhere), each with the type its extension says
+        files = folder_files(folder)
+        bodies = [f.read_bytes() for f in files]
+        types = [_TYPES.get(f.suffix, "application/xml") for f in files]
     etags = ['"' + hashlib.sha1(b).hexdigest()[:16] + '"' for b in bodies]
 
     class Handler(BaseHTTPRequestHandler):
@@ -104,7 +120,7 @@ def _serve(port_q: "mp.Queue[int]", feeds: int, entries: int, latency: float) ->
                 self.end_headers()
                 return
             self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Type", types[n])
             self.send_header("ETag", etag)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -120,9 +136,9 @@ def _serve(port_q: "mp.Queue[int]", feeds: int, entries: int, latency: float) ->
     server.serve_forever()
 
 
-def start(feeds: int, entries: int, latency: float) -> tuple[mp.Process, int]:
-    """Start the server process; returns it and its port (on 127.0.0.1)."""
+def start(feeds: int, entries: int, latency: float, folder: str | None = None) -> tuple[mp.Process, int]:
+    """Start the server process; returns it and its port (on 127.0.0.1). `folder`: serve its files instead."""
     q: mp.Queue[int] = mp.Queue()
-    proc = mp.Process(target=_serve, args=(q, feeds, entries, latency), daemon=True)
+    proc = mp.Process(target=_serve, args=(q, feeds, entries, latency, folder), daemon=True)
     proc.start()
     return proc, q.get(timeout=120)

@@ -59,16 +59,22 @@ def measure(code: Path, urls: list[str]) -> dict[str, float]:
         cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env = dict(os.environ, PYTHONPATH=str(code))
         t = time.perf_counter()
+        # stderr to a file, not a pipe: a round of 10,000 feeds logs far more than a pipe holds, and a pipe
+        # read only at the end blocked the monitor on its first 64 KB (why the first run never finished).
+        log = open(work / "stderr.log", "w+", encoding="utf-8")
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(cfg), "run", "--once"], cwd=work,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         own = tree = 0
         while proc.poll() is None:
             own = max(own, _status_kb(proc.pid, "VmHWM"))
             tree = max(tree, sum(_status_kb(p, "VmRSS") for p in [proc.pid, *_children(proc.pid)]))
             time.sleep(0.2)
         seconds = time.perf_counter() - t
+        log.seek(0)
+        tail = log.read()[-800:]
+        log.close()
         if proc.returncode:
-            raise SystemExit(f"{code}: monitor run --once failed: {proc.stderr.read()[-800:] if proc.stderr else ''}")
+            raise SystemExit(f"{code}: monitor run --once failed: {tail}")
         return {"seconds": seconds, "own peak MB": own / 1024, "tree peak MB": tree / 1024}
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -40,7 +40,7 @@ class StoryKey:
     """
 
     signature: bytes
-    band_keys: tuple[str, ...]
+    band_keys: tuple[int, ...]  # as stored: one per band, in the article's period (see monitor.stories)
 
 
 @dataclass

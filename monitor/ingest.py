@@ -50,6 +50,7 @@ from monitor.stories import (
     StoryBook,
     StorySig,
     distinctive_key,
+    meeting_keys,
     template_shingles,
     unpack,
 )
@@ -198,7 +199,9 @@ def discount_template(intents: Sequence[EntryIntent], fetch_keys: Sequence[Story
     The template is what recurs across the whole fetch (`fetch_keys`: every
     item's key, old ones too), so it is the same whichever items are new; the
     stored fingerprint is the distinctive one, so a later article compares
-    with it the same way whichever feed arrived first.
+    with it the same way whichever feed arrived first. Keys made by
+    `stories.fetch_story_keys` (in the workers) are distinctive already:
+    no template is found again and nothing is recomputed here.
     """
     fps = [unpack(k.signature) for k in fetch_keys if k is not None]
     template = template_shingles(fps)
@@ -215,6 +218,7 @@ def place_stories(
     *,
     window: timedelta,
     spans: Mapping[int, tuple[datetime, datetime]] | None = None,
+    lookups: Mapping[int, Sequence[int]] | None = None,
 ) -> dict[int, set[int]]:
     """The story each new article joins: a stored one, one started earlier in this batch, or a new one.
 
@@ -226,22 +230,25 @@ def place_stories(
     story as members of several stories merges them (`StoryBook`). Sets
     ``story_id`` or ``new_story`` on the intents (and leaves articles without
     a story key alone); returns the stored stories to merge: survivor ->
-    the stories it absorbs.
+    the stories it absorbs. `lookups` (optional) are the intents' `meeting_keys`
+    when the caller made them already.
     """
     book = StoryBook(window, spans)
-    batch: list[tuple[StorySig, set[str]]] = []
+    batch: list[tuple[StorySig, set[int]]] = []
     refs: dict[int, int] = {}
     for n, intent in enumerate(intents):
         if intent.action != "new" or intent.story is None:
             continue
         a = intent.article
         bands = set(intent.story.band_keys)
+        meets = set(lookups[n]) if lookups and n in lookups else set(
+            meeting_keys(intent.story.band_keys, a.published, window))
         stored = [
             StorySig(c.id, c.story_id, unpack(c.signature), c.title, c.published)
             for c in candidates.get(n, ())
         ]
         # Pending stories get negative refs so they never collide with stored ones.
-        pending = [sig for sig, keys in batch if keys & bands]
+        pending = [sig for sig, keys in batch if keys & meets]
         sig = unpack(intent.story.signature)
         refs[n] = book.place(ArticleSig(a.title, sig, a.published), stored + pending, new_ref=-(n + 1))
         batch.append((StorySig(-(n + 1), refs[n], sig, a.title, a.published), bands))
@@ -307,13 +314,17 @@ def save_poll(
             feed.id, articles, taggings, hashes, identities, known, by_url, by_hash, kept_keys
         )
         discount_template(intents, kept_keys)
-        candidates = {
-            n: store.story_candidates(intent.story.band_keys, around=intent.article.published, window=story_window)
+        lookups = {
+            n: meeting_keys(intent.story.band_keys, intent.article.published, story_window)
             for n, intent in enumerate(intents)
             if intent.action == "new" and intent.story is not None
         }
+        candidates = {
+            n: store.story_candidates(keys, around=intents[n].article.published, window=story_window)
+            for n, keys in lookups.items()
+        }
         spans = store.story_spans({c.story_id for found in candidates.values() for c in found})
-        merges = place_stories(intents, candidates, window=story_window, spans=spans)
+        merges = place_stories(intents, candidates, window=story_window, spans=spans, lookups=lookups)
         for survivor, absorbed in merges.items():
             store.merge_stories(survivor, absorbed)
         return store.apply_poll(feed, update, intents, now=now, rules_version=rules_version, dropped=unstorable)

@@ -1,4 +1,4 @@
-"""The PostgreSQL schema: the same tables and indexes as storage/schema.py (m001-m005), as plain DDL.
+"""The PostgreSQL schema: the same tables and indexes as storage/schema.py (m001-m006), as plain DDL.
 
 Applied in order by `migrate`, each migration in one transaction with the
 row that records it, under an advisory lock so two processes opening a new
@@ -124,6 +124,33 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             f"""CREATE TABLE label_history (
                 id {ID}, article_id BIGINT NOT NULL, "user" {T} NOT NULL, relevant INTEGER NOT NULL, tags {T},
                 at {T} NOT NULL)""",
+        ],
+    ),
+    (
+        # storage/schema.py m006: band keys as 63-bit integers, one period's rows per article. The
+        # conversion is the same formula as schema._integer_band_key ('{period}/{band}:{12 hex}'),
+        # with the band constant reduced modulo 2^47 first so the product fits a BIGINT. The search
+        # index needs no change here: the GIN index follows the rows by itself.
+        "m006_band_integers",
+        [
+            """CREATE TABLE story_bands_v2 (
+                band_key BIGINT NOT NULL, article_id BIGINT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+                PRIMARY KEY (band_key, article_id))""",
+            """INSERT INTO story_bands_v2 (band_key, article_id)
+                SELECT DISTINCT
+                    ((split_part(b.band_key, '/', 1)::bigint & 65535) << 47)
+                    | ((('x' || lpad(split_part(b.band_key, ':', 2), 16, '0'))::bit(64)::bigint >> 1)
+                       # ((split_part(split_part(b.band_key, '/', 2), ':', 1)::bigint
+                           * (x'1E3779B97F4A7C15'::bigint & 140737488355327)) & 140737488355327)),
+                    b.article_id
+                FROM story_bands b JOIN (
+                    SELECT article_id, min(split_part(band_key, '/', 1)::bigint) AS period
+                    FROM story_bands GROUP BY article_id) o
+                ON o.article_id = b.article_id AND split_part(b.band_key, '/', 1)::bigint = o.period""",
+            "DROP TABLE story_bands",
+            "ALTER TABLE story_bands_v2 RENAME TO story_bands",
+            "ALTER TABLE story_bands RENAME CONSTRAINT story_bands_v2_pkey TO story_bands_pkey",
+            "CREATE INDEX idx_story_bands_article ON story_bands(article_id)",
         ],
     ),
 ]

@@ -242,6 +242,7 @@ class PgStore(Store):
     """The store on PostgreSQL. One connection; not shared between threads (as Store)."""
 
     _db_errors = (psycopg.Error,)
+    _fts_batched = False
     _least, _greatest = "least", "greatest"
 
     def __init__(self, url: str):
@@ -272,11 +273,11 @@ class PgStore(Store):
                 [(int(full), category, url, url, int(full), category) for url, full, category in options],
             )
 
-    def _band_hits(self, band_keys: Sequence[str], per_band: int) -> tuple[str, list[Any]]:
+    def _band_hits(self, band_keys: Sequence[int], per_band: int) -> tuple[str, list[Any]]:
         # One statement text whatever the number of keys (prepared once), each key one index range.
         return (
-            "SELECT b.article_id FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL "
-            '(SELECT article_id FROM story_bands WHERE band_key = k.key COLLATE "C" '
+            "SELECT b.article_id FROM unnest(?::bigint[]) AS k(key) CROSS JOIN LATERAL "
+            "(SELECT article_id FROM story_bands WHERE band_key = k.key "
             "ORDER BY article_id DESC LIMIT ?) b",
             [list(band_keys), per_band],
         )

@@ -264,3 +264,80 @@ def m005_labels(db: Database) -> None:
         )
         """
     )
+
+
+# The band-key layout m006 moves to (monitor.stories.band_keys / timed_band_keys compute it; the
+# conversion below must give the same integers, tests/test_storage.py checks that it does).
+_PERIOD_SHIFT = 47
+_PERIOD_MASK = 0xFFFF
+_HASH_MASK = (1 << _PERIOD_SHIFT) - 1
+_BAND_MIX = 0x9E3779B97F4A7C15
+
+
+def _integer_band_key(text: str) -> int:
+    """'{period}/{band}:{12 hex digits}' (m002's text keys) as m006's integer key."""
+    period, rest = text.split("/", 1)
+    band, digest = rest.split(":", 1)
+    h = (int(digest, 16) >> 1) ^ ((int(band) * _BAND_MIX) & _HASH_MASK)
+    return ((int(period) & _PERIOD_MASK) << _PERIOD_SHIFT) | h
+
+
+@migrations()
+def m006_band_integers(db: Database) -> None:
+    """Story band keys as 63-bit integers (24 rows per article, not 48); the search index fed once per commit.
+
+    m002 stored each article's band keys as ~20-byte text for its 7-day
+    period and the next (48 rows); a new article then looked up the same
+    48. Now a key is ``period << 47 | band hash`` (an INTEGER: 8 bytes, and
+    one period's keys sit together in the index, so an article's rows go
+    to a few pages), only the article's own period is stored, and a lookup
+    asks for the band in each period its window touches (one or two for 3
+    days): the same pairs within the window meet, with half the rows.
+    Existing keys are converted; an article's own period is the lower of
+    the two it has keys for.
+    """
+    db.execute(
+        """
+        CREATE TABLE story_bands_v2 (
+            band_key INTEGER NOT NULL,         -- period << 47 | 47-bit band hash (monitor.stories)
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band_key, article_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.conn.create_function("m006_band_key", 1, _integer_band_key, deterministic=True)
+    db.execute(
+        "CREATE TEMP TABLE m006_own AS SELECT article_id, "
+        "min(CAST(substr(band_key, 1, instr(band_key, '/') - 1) AS INTEGER)) AS period "
+        "FROM story_bands GROUP BY article_id"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO story_bands_v2 (band_key, article_id) "
+        "SELECT m006_band_key(b.band_key), b.article_id FROM story_bands b JOIN m006_own o "
+        "ON o.article_id = b.article_id "
+        "AND CAST(substr(b.band_key, 1, instr(b.band_key, '/') - 1) AS INTEGER) = o.period "
+        "ORDER BY 1"
+    )
+    db.execute("DROP TABLE m006_own")
+    db.execute("DROP TABLE story_bands")
+    db.execute("ALTER TABLE story_bands_v2 RENAME TO story_bands")
+    db.execute("CREATE INDEX idx_story_bands_article ON story_bands(article_id)")
+    # The search index: new articles are added by the store once per transaction, just before it
+    # commits (Store._index_new_articles), not by a trigger per row; until then the rows from
+    # meta 'fts_pending_from' on are not in the index, so the update and delete triggers leave them
+    # alone. An update re-indexes only when a searched column changes (not score, tags or story).
+    db.execute("DROP TRIGGER articles_ai")
+    db.execute("DROP TRIGGER articles_au")
+    db.execute("DROP TRIGGER articles_ad")
+    indexed = "WHEN old.id < coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_pending_from'), old.id + 1)"
+    delete = (
+        "INSERT INTO articles_fts (articles_fts, rowid, title, summary_text, content_text, full_text) "
+        "VALUES ('delete', old.id, old.title, old.summary_text, old.content_text, old.full_text);"
+    )
+    db.execute(
+        "CREATE TRIGGER articles_au AFTER UPDATE OF title, summary_text, content_text, full_text ON articles "
+        f"{indexed} BEGIN {delete} "
+        "INSERT INTO articles_fts (rowid, title, summary_text, content_text, full_text) "
+        "VALUES (new.id, new.title, new.summary_text, new.content_text, new.full_text); END"
+    )
+    db.execute(f"CREATE TRIGGER articles_ad AFTER DELETE ON articles {indexed} BEGIN {delete} END")

@@ -173,6 +173,10 @@ class Store:
     # `transaction()` turns into StorageError, and the two-argument min/max functions.
     _db_errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
     _least, _greatest = "min", "max"
+    # SQLite's FTS5 index takes a transaction's new articles at its commit (m006); PostgreSQL's GIN
+    # index follows the rows by itself.
+    _fts_batched = True
+    _fts_pending = False  # new articles wait for the search index (see _index_new_articles)
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -425,9 +429,30 @@ class Store:
         stats = SaveStats()
         dropped = list(dropped)
         with self._writing():
+            if self._fts_batched and any(i.action == "new" for i in intents):
+                # Where this transaction's new articles start: the search index takes them at the
+                # commit (see _index_new_articles); a savepoint that rolls back takes the mark with it.
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) "
+                    "SELECT 'fts_pending_from', coalesce(max(id), 0) + 1 FROM articles"
+                )
+                self._fts_pending = True
             pending_stories: dict[int, int] = {}
+            # Rows keyed by the new articles' ids go in one executemany each after the loop: fewer
+            # statements per article (each one gives the GIL away, and the writer shares it with
+            # the fetch threads).
+            later: dict[str, list[tuple[Any, ...]]] = {"entries": [], "bands": [], "tags": []}
             for intent in intents:
-                self._apply_entry(feed, intent, now, rules_version, stats, pending_stories)
+                self._apply_entry(feed, intent, now, rules_version, stats, pending_stories, later)
+            conn = self.db.conn
+            conn.executemany(
+                "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
+                later["entries"],
+            )
+            if later["tags"]:
+                conn.executemany("INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", later["tags"])
+            if later["bands"]:
+                conn.executemany("INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)", later["bands"])
             warning = update.warning
             if dropped:
                 extra = f"{len(dropped)} entries not stored: " + "; ".join(dropped[:3])
@@ -461,6 +486,7 @@ class Store:
         rules_version: str | None,
         stats: SaveStats,
         pending_stories: dict[int, int],
+        later: dict[str, list[tuple[Any, ...]]],
     ) -> None:
         a, t = intent.article, intent.tagging
         if intent.action == "skip":
@@ -473,10 +499,7 @@ class Store:
             stats.flagged += int(t.flagged)
             return
         if intent.action == "link":
-            self.db.execute(
-                "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-                (feed.id, intent.key, intent.article_id, a.url, iso(now)),
-            )
+            later["entries"].append((feed.id, intent.key, intent.article_id, a.url, iso(now)))
             stats.linked += 1
             return
         story_id = self._story_for(intent, pending_stories)
@@ -512,17 +535,11 @@ class Store:
             ),
         )
         article_id = int(cur.lastrowid or 0)
-        self.db.execute(
-            "INSERT INTO entries (feed_id, guid, article_id, url, first_seen) VALUES (?, ?, ?, ?, ?)",
-            (feed.id, intent.key, article_id, a.url, iso(now)),
-        )
+        later["entries"].append((feed.id, intent.key, article_id, a.url, iso(now)))
         if t.flagged and t.tags:
-            self._write_tags(article_id, t.tags, fresh=True)
+            later["tags"] += [(article_id, x) for x in t.tags]
         if story_id is not None and intent.story is not None:
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO story_bands (band_key, article_id) VALUES (?, ?)",
-                [(b, article_id) for b in intent.story.band_keys],
-            )
+            later["bands"] += [(b, article_id) for b in intent.story.band_keys]
         stats.new += 1
         stats.flagged += int(t.flagged)
         stats.new_ids.append(article_id)
@@ -552,7 +569,7 @@ class Store:
 
     def story_candidates(
         self,
-        band_keys: Sequence[str],
+        band_keys: Sequence[int],
         *,
         around: datetime,
         window: timedelta,
@@ -588,7 +605,7 @@ class Store:
             for i, story, sig, title, pub, score, feed_id in cur.fetchall()
         ]
 
-    def _band_hits(self, band_keys: Sequence[str], per_band: int) -> tuple[str, list[Any]]:
+    def _band_hits(self, band_keys: Sequence[int], per_band: int) -> tuple[str, list[Any]]:
         """SQL of the article ids carrying each band key (at most `per_band` most recent each), and its params."""
         per_key = " UNION ALL ".join(
             "SELECT * FROM (SELECT article_id FROM story_bands WHERE band_key = ? ORDER BY article_id DESC LIMIT ?) b"
@@ -653,9 +670,8 @@ class Store:
         )
         self._set_tagging(article_id, t, now, rules_version, record_changes=False)
 
-    def _write_tags(self, article_id: int, tags: Iterable[str], *, fresh: bool = False) -> None:
-        if not fresh:
-            self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
+    def _write_tags(self, article_id: int, tags: Iterable[str]) -> None:
+        self.db.execute("DELETE FROM article_tags WHERE article_id = ?", (article_id,))
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO article_tags (article_id, tag) VALUES (?, ?)", [(article_id, x) for x in tags]
         )
@@ -1180,6 +1196,25 @@ class Store:
         """A database failure as the one-line StorageError the CLI prints."""
         assert isinstance(exc, sqlite3.Error)
         return _storage_error(exc, self.path)
+    def _index_new_articles(self) -> None:
+        """Add the transaction's new articles to the search index in one statement, just before it commits.
+
+        One INSERT ... SELECT per transaction instead of a trigger per row
+        (m006): FTS5 flushes its pending terms at every savepoint, and each
+        feed of a batch is one, so the trigger wrote a small index segment
+        per feed. Until the commit the `fts_pending_from` mark tells the
+        update and delete triggers to leave those rows alone (they are not
+        in the index yet); it is removed in the same transaction.
+        """
+        if not self._fts_pending:
+            return
+        self._fts_pending = False
+        self.db.execute(
+            "INSERT INTO articles_fts (rowid, title, summary_text, content_text, full_text) "
+            "SELECT id, title, summary_text, content_text, full_text FROM articles "
+            "WHERE id >= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_pending_from')"
+        )
+        self.db.execute("DELETE FROM meta WHERE key = 'fts_pending_from'")
 
 
 class _Writing:
@@ -1214,11 +1249,14 @@ class _Writing:
             if self.inner is not None:
                 self.inner.__exit__(exc_type, exc, tb)  # re-raises exc: converted below
             elif exc_type is None:
+                self.store._index_new_articles()
                 conn.commit()
             else:
+                self.store._fts_pending = False
                 conn.rollback()
         except self.store._db_errors as err:
             if self.inner is None and conn.in_transaction:
+                self.store._fts_pending = False
                 conn.rollback()
             raise self.store._error(err) from err
         if isinstance(exc, self.store._db_errors):

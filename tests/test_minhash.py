@@ -42,11 +42,13 @@ def reference_shingles(title: str, text: str, k: int = 1) -> set[int]:
     return out
 
 
-def reference_band_keys(sig: tuple[int, ...], bands: int, rows: int) -> list[str]:
+def reference_band_keys(sig: tuple[int, ...], bands: int, rows: int) -> list[int]:
+    """Each band packed alone and hashed, then made m006's integer (as schema._integer_band_key)."""
     keys = []
     for i in range(bands):
         chunk = struct.pack(f"<{rows}I", *sig[i * rows : (i + 1) * rows])
-        keys.append(f"{i}:{hashlib.blake2b(chunk, digest_size=6).hexdigest()}")
+        h48 = int(hashlib.blake2b(chunk, digest_size=6).hexdigest(), 16)
+        keys.append((h48 >> 1) ^ ((i * 0x9E3779B97F4A7C15) & ((1 << 47) - 1)))
     return keys
 
 
@@ -56,7 +58,7 @@ def reference_key(title: str, text: str, published: datetime) -> StoryKey:
     sig = stories._signature_reference(fp)
     p = stories.period(published)
     plain = reference_band_keys(sig, stories.BANDS, stories.ROWS)
-    return StoryKey(stories.pack(fp), tuple(f"{q}/{k}" for q in (p, p + 1) for k in plain))
+    return StoryKey(stories.pack(fp), tuple(((p & 0xFFFF) << 47) | k for k in plain))
 
 
 def test_shingles_and_band_keys_match_the_plain_forms() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -212,6 +213,39 @@ def test_search_finds_phrases_and_survives_bad_syntax(store: Store) -> None:
     assert {h["url"] for h in store.search("benefit corporation")} == {"https://n.example/1", "https://n.example/2"}
 
 
+def _fts_consistent(store: Store) -> bool:
+    """FTS5's own check of the index against the articles table (raises on a corrupt index).
+
+    PostgreSQL has no separate index table to drift (its GIN index follows the
+    rows); there the searches the tests make are the check."""
+    if not store._fts_batched:
+        return True
+    store.db.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
+    return store.db.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == store.counts()["articles"]
+
+
+def test_search_index_takes_a_batch_at_commit_and_drops_a_rolled_back_feed(store: Store) -> None:
+    a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
+    with store.transaction():
+        save_poll(store, a, OK, [(art("1", "https://a.example/1", "Quarterly gigawatt contract"), Tagging())], now=NOW)
+        with pytest.raises(RuntimeError), store.transaction():  # feed b's savepoint fails after its write
+            save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour"), Tagging())], now=NOW)
+            raise RuntimeError("b failed")
+        # An edit of an article this same transaction added: the index gets the edited words only.
+        save_poll(store, a, OK, [(art("1", "https://a.example/1", "Quarterly gigawatt contract signed"), Tagging())],
+                  now=NOW)
+    assert [h["url"] for h in store.search("gigawatt")] == ["https://a.example/1"]
+    assert [h["url"] for h in store.search("signed")] == ["https://a.example/1"]
+    assert store.meta("fts_pending_from") is None
+    assert _fts_consistent(store)
+    # b's next poll stores and indexes its article; a later edit re-indexes, a prune takes it out.
+    save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour"), Tagging())], now=NOW)
+    save_poll(store, b, OK, [(art("2", "https://b.example/2", "Gigawatt rumour denied"), Tagging())], now=NOW)
+    assert {h["url"] for h in store.search("gigawatt")} == {"https://a.example/1", "https://b.example/2"}
+    assert [h["url"] for h in store.search("denied")] == ["https://b.example/2"]
+    assert _fts_consistent(store)
+
+
 def test_flagged_between_is_half_open_typed_and_in_published_order(store: Store) -> None:
     f = feed(store)
     day = datetime(2026, 11, 19, tzinfo=timezone.utc)
@@ -289,6 +323,7 @@ def test_prune_keeps_flagged_and_recent_articles(store: Store) -> None:
     assert store.prune(before=NOW - timedelta(days=90)) == 1
     assert {r["title"] for r in store.iter_articles()} == {"Old flagged", "New plain"}
     assert store.search("plain")[0]["title"] == "New plain"  # FTS follows the delete
+    assert _fts_consistent(store)
     assert store.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 2
     store.maintain()
 
@@ -321,6 +356,74 @@ def test_an_older_database_is_migrated_in_place_keeping_its_rows(tmp_path: Path)
         assert {"story_id", "signature"} <= cols
 
 
+def _m005_database(target: Path | str) -> tuple[Any, Any]:
+    """A database of either backend migrated up to m005 (text band keys): (execute(sql, params), done())."""
+    if isinstance(target, Path):
+        from sqlite_utils import Database
+
+        from storage.schema import migrations
+
+        db = Database(target)
+        migrations.apply(db, stop_before="m006_band_integers")
+
+        def done() -> None:
+            db.conn.commit()
+            db.close()
+
+        return db.execute, done
+    import psycopg
+
+    from storage.pg_schema import MIGRATIONS, T
+
+    conn = psycopg.connect(target, autocommit=True)
+    conn.execute(f"CREATE TABLE _migrations (name {T} PRIMARY KEY, applied_at {T} NOT NULL)")
+    for name, statements in MIGRATIONS:
+        if name == "m006_band_integers":
+            break
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("INSERT INTO _migrations VALUES (%s, %s)", (name, NOW.isoformat()))
+    return (lambda sql, params=(): conn.execute(sql.replace("?", "%s"), params)), conn.close
+
+
+def test_text_band_keys_of_an_older_database_become_integer_keys_that_new_articles_meet(store_target: Path | str) -> None:
+    import hashlib
+    import struct
+
+    from monitor import stories as st
+
+    title, text = "OpenAI signs cloud deal with Oracle", "OpenAI agreed a five-year compute contract with Oracle worth billions"
+    published = NOW - timedelta(hours=5)
+    key = st.story_key(title, text, published)
+    sig = st.signature(st.unpack(key.signature))
+    # The writer of m002..m005 stored "{period}/{band}:{hex}" for the article's period and the next.
+    p = st.period(published)
+    old_keys = [f"{q}/{i}:{hashlib.blake2b(struct.pack('<2I', *sig[2 * i:2 * i + 2]), digest_size=6).hexdigest()}"
+                for q in (p, p + 1) for i in range(st.BANDS)]
+    execute, done = _m005_database(store_target)
+    execute("INSERT INTO feeds (url, origin_url, added_at) VALUES ('http://127.0.0.1/x', 'http://127.0.0.1/x', ?)",
+            [NOW.isoformat()])
+    execute("INSERT INTO stories (first_seen, last_seen) VALUES (?, ?)", [published.isoformat()] * 2)
+    execute(
+        "INSERT INTO articles (feed_id, guid, url, link, title, published, published_from_feed, first_seen, "
+        "updated_at, summary_text, content_hash, story_id, signature) VALUES (1, 'g', 'https://x.example/1', "
+        "'https://x.example/1', ?, ?, 1, ?, ?, ?, 'h', 1, ?)",
+        [title, published.isoformat(), NOW.isoformat(), NOW.isoformat(), text, key.signature],
+    )
+    for k in old_keys:
+        execute("INSERT INTO story_bands VALUES (?, 1)", [k])
+    done()
+    with open_store(store_target) as store:
+        stored = [k for (k,) in store.db.execute("SELECT band_key FROM story_bands ORDER BY band_key").fetchall()]
+        assert stored == sorted(key.band_keys)  # converted exactly: the article's own period only
+        f = store.add_feed("http://127.0.0.1/y", now=NOW)[0]
+        rewrite = art("r", "https://y.example/2", title, text + " to train its models")
+        save_poll(store, f, OK, [(rewrite, Tagging())], now=NOW,
+                  story_keys=[st.story_key(rewrite.title, rewrite.text, rewrite.published)])
+        stories = dict(store.db.execute("SELECT url, story_id FROM articles").fetchall())
+        assert stories == {"https://x.example/1": 1, "https://y.example/2": 1}
+
+
 def test_iter_articles_since_uses_first_seen_and_pages_through_everything(store: Store) -> None:
     f = feed(store)
     old, new = NOW - timedelta(days=40), NOW
@@ -338,9 +441,9 @@ def _intent(a: Article, key: StoryKey, *, story_id: int | None = None, new_story
 
 def test_story_candidates_are_found_through_shared_band_keys_within_the_window(store: Store) -> None:
     a, b = feed(store, "http://127.0.0.1/a.xml"), feed(store, "http://127.0.0.1/b.xml")
-    k1 = StoryKey(b"sig1", ("0:aa", "1:bb"))
-    k2 = StoryKey(b"sig2", ("0:zz", "1:bb"))  # shares band 1 with k1
-    k3 = StoryKey(b"sig3", ("0:qq", "1:rr"))  # shares nothing
+    k1 = StoryKey(b"sig1", (10, 11))
+    k2 = StoryKey(b"sig2", (20, 11))  # shares band 1 with k1
+    k3 = StoryKey(b"sig3", (30, 31))  # shares nothing
     s1 = store.apply_poll(a, OK, [_intent(art("1", "https://a.example/1", "Deal"), k1, new_story=0)], now=NOW)
     first = s1.new_ids[0]
     assert [c.id for c in store.story_candidates(k2.band_keys, around=NOW, window=timedelta(days=3))] == [first]
@@ -362,13 +465,13 @@ def test_story_candidates_are_found_through_shared_band_keys_within_the_window(s
 
 def test_story_candidates_are_capped_most_shared_bands_first(store: Store) -> None:
     f = feed(store)
-    keys = [StoryKey(f"s{i}".encode(), ("0:common", f"1:k{i}")) for i in range(30)]
-    close = StoryKey(b"close", ("0:common", "1:target", "2:target"))
+    keys = [StoryKey(f"s{i}".encode(), (1, 100 + i)) for i in range(30)]  # 1: a band every article has
+    close = StoryKey(b"close", (1, 2, 3))
     items = [art(f"g{i}", f"https://n.example/{i}", f"Item {i}") for i in range(30)]
     items.append(art("close", "https://n.example/close", "Close one"))
     store.apply_poll(f, OK, [_intent(a, k, new_story=n) for n, (a, k) in enumerate(zip(items, [*keys, close]))],
                      now=NOW)
-    found = store.story_candidates(["0:common", "1:target", "2:target"], around=NOW, window=timedelta(days=3), limit=5)
+    found = store.story_candidates([1, 2, 3], around=NOW, window=timedelta(days=3), limit=5)
     assert len(found) == 5
     assert found[0].title == "Close one"
 

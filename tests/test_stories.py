@@ -203,7 +203,8 @@ def test_similarity_estimates_jaccard() -> None:
 def test_band_keys_shape_and_sharing() -> None:
     sig = sig_of("rev-1")
     keys = st.band_keys(sig, 16)
-    assert len(keys) == 16 and keys[3].startswith("3:") and len(keys[3].split(":")[1]) == 12
+    assert len(keys) == 16 and all(0 <= k < 2**47 for k in keys) and len(set(keys)) == 16
+    assert len(set(st.band_keys((5,) * 32, 16))) == 16  # equal rows in different bands: different keys
     assert st.band_keys(sig, 24, rows=2) != st.band_keys(sig, 16)
     other = list(sig)
     other[0] ^= 1  # only band 0 changes
@@ -223,17 +224,51 @@ def test_timed_band_keys_meet_within_a_period_and_not_much_beyond(hours_apart: i
     sig = sig_of("rev-1")
     for start_hour in range(0, 24 * 7, 13):  # wherever in its period the first article falls
         t0 = datetime(2026, 3, 2, tzinfo=timezone.utc) + timedelta(hours=start_hour)
-        a = set(st.timed_band_keys(sig, t0))
-        b = set(st.timed_band_keys(sig, t0 + timedelta(hours=hours_apart)))
-        assert bool(a & b) is shared
-    assert len(st.timed_band_keys(sig, t0)) == 2 * st.BANDS
+        a = st.timed_band_keys(sig, t0)
+        b = st.timed_band_keys(sig, t0 + timedelta(hours=hours_apart))
+        # Stored keys are one period's; lookups ask for the periods beside it too, either way round.
+        assert bool(set(st.meeting_keys(a)) & set(b)) is shared
+        assert bool(set(st.meeting_keys(b)) & set(a)) is shared
+    assert len(st.timed_band_keys(sig, t0)) == st.BANDS
+    assert all(0 < k < 2**63 for k in st.timed_band_keys(sig, t0))  # a positive SQLite INTEGER
+    a, b = st.timed_band_keys(sig, t0), st.timed_band_keys(sig, t0 + timedelta(days=30))
+    assert set(st.meeting_keys(a + b)) == set(st.meeting_keys(a)) | set(st.meeting_keys(b)) and len(st.meeting_keys(a)) == 3 * st.BANDS
+
+
+def test_meeting_keys_of_a_window_reach_every_article_within_it_and_ask_for_one_or_two_periods() -> None:
+    sig = sig_of("rev-1")
+    window = timedelta(days=3)
+    sizes = set()
+    for start_hour in range(0, 24 * 14, 7):
+        t0 = datetime(2026, 3, 2, tzinfo=timezone.utc) + timedelta(hours=start_hour)
+        lookup = set(st.meeting_keys(st.timed_band_keys(sig, t0), t0, window))
+        sizes.add(len(lookup))
+        for hours in (-72, -40, -1, 0, 1, 40, 72):
+            assert lookup & set(st.timed_band_keys(sig, t0 + timedelta(hours=hours)))
+        for days in (-15, 15):  # two periods away: never looked up (nearer ones are, then the window filters)
+            assert not lookup & set(st.timed_band_keys(sig, t0 + timedelta(days=days)))
+    assert sizes == {st.BANDS, 2 * st.BANDS}
+
+
+def test_fetch_story_keys_equal_the_writers_discounted_keys_and_leave_no_template() -> None:
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    items = [(f"Weekly market column: {w} shares", f"Our weekly market column looks at {w} and {w} traders today",
+              t0 + timedelta(hours=i)) for i, w in enumerate("copper nickel cocoa coffee wheat barley oats".split())]
+    items.append(("Court rules on harbour dispute", "The appeal court ruled the harbour contract void", t0))
+    plain = [st.story_key(*it) for it in items]
+    template = st.template_shingles([st.unpack(k.signature) for k in plain])
+    assert template  # the column's words recur in 7 of the 8 items
+    got = st.fetch_story_keys(items)
+    assert got == [st.distinctive_key(k, template, it[2]) for k, it in zip(plain, items)]
+    assert got[:7] != plain[:7] and got[7] == plain[7]  # the one item without the template keeps its key
+    assert not st.template_shingles([st.unpack(k.signature) for k in got])  # the writer finds nothing more to drop
 
 
 def test_story_key_is_what_the_store_takes() -> None:
     r = BY_ID["cop-1"]
     key = st.story_key(r["title"], r["text"], datetime.fromisoformat(r["published"]))
     assert st.unpack(key.signature) == fp_of("cop-1")
-    assert len(key.band_keys) == 2 * st.BANDS and len(set(key.band_keys)) == len(key.band_keys)
+    assert len(key.band_keys) == st.BANDS and len(set(key.band_keys)) == len(key.band_keys)
 
 
 # --- presentation -----------------------------------------------------------------------------------

@@ -307,6 +307,10 @@ def save_poll(
     hashes = [h if h is not None else content_hash(a.title, a.feed_text) for a, _, _, h in kept]
     identities = identify(articles, hashes)
     with store.transaction():
+        if identities:
+            # Other writers (workers on other machines) wait from here to this feed's commit, so
+            # what is read below still holds when it is written.
+            store.hold_identity_lock()
         known = store.known_entries(feed.id, lookup_keys(identities))
         by_url = store.articles_by_url({articles[i.index].url for i in identities})
         by_hash = store.articles_by_hash({hashes[i.index] for i in identities}, other_than_feed=feed.id)

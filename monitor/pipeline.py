@@ -48,7 +48,7 @@ from monitor.fulltext import (
 )
 from monitor.ingest import save_poll
 from monitor.parse import RawEntry, parse_feed
-from monitor.stories import DEFAULT_WINDOW, story_key
+from monitor.stories import DEFAULT_WINDOW, fetch_story_keys, story_key
 from rules import RuleSet
 from storage import Feed, FeedUpdate, Store, open_store
 
@@ -282,8 +282,6 @@ def parse_clean_tag(
         try:
             article = to_article(raw, base_url=base_url, fetched_at=now)
             tagging = tag_article(ruleset, article, name)
-            # The story key is computed here, in parallel, not in the single writer thread.
-            key = story_key(article.title, article.text, article.published) if stories else None
             digest = content_hash(article.title, article.feed_text)
         except Exception as exc:
             log.debug("entry %d of %s skipped", n, base_url, exc_info=True)
@@ -292,8 +290,11 @@ def parse_clean_tag(
         bad_dates += date_out_of_range(raw.published, now)
         items.append((article, tagging))
         hashes.append(digest)
-        if key is not None:
-            keys.append(key)
+    if stories and items:
+        # The story keys are made here, in parallel, not in the single writer thread; the whole
+        # fetch at once, so the feed's template is dropped here too (the writer's
+        # ingest.discount_template then finds none and recomputes nothing).
+        keys = fetch_story_keys([(a.title, a.text, a.published) for a, _ in items])
     warnings = [parsed.warning] if parsed.warning else []
     if bad_dates:
         warnings.append(

@@ -29,8 +29,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, find_config_path, load_config
 from core.errors import ConfigError, MonitorError, RuleError
+from monitor.config import Config, find_config_path, load_config
 from monitor.pipeline import PollSummary
 
 log = logging.getLogger("monitor.run")

@@ -238,6 +238,10 @@ class _PgDatabase:
             self._pg.close()
 
 
+# pg_advisory_xact_lock key of `hold_identity_lock` ("identity" in ASCII; any fixed bigint would do).
+IDENTITY_LOCK = 0x6964656E74697479
+
+
 class PgStore(Store):
     """The store on PostgreSQL. One connection; not shared between threads (as Store)."""
 
@@ -264,6 +268,12 @@ class PgStore(Store):
         return StorageError(f"{self.path}: {_first_line(exc)}")
 
     # ---------------------------------------------------- SQL that differs
+
+    def hold_identity_lock(self) -> None:
+        # Several workers write at once on PostgreSQL; a transaction-scoped advisory lock admits
+        # one decider at a time, as SQLite's BEGIN IMMEDIATE does (released at COMMIT/ROLLBACK).
+        # READ COMMITTED: every statement after it sees what the previous holder committed.
+        self.db.execute("SELECT pg_advisory_xact_lock(?)", (IDENTITY_LOCK,))
 
     def set_feed_options(self, options: Iterable[tuple[str, bool, str | None]]) -> None:
         with self._writing():

@@ -353,6 +353,16 @@ class Store:
         """Every identity key and URL this feed's entries are stored under."""
         rows = self.db.execute("SELECT guid, url FROM entries WHERE feed_id = ?", (feed_id,)).fetchall()
         return frozenset(v for row in rows for v in row if v)
+    def hold_identity_lock(self) -> None:
+        """Inside a write transaction: no other writer reads or decides identities until it ends.
+
+        What the decider reads (known entries, articles by URL and by hash,
+        story candidates) must not change under it before it writes, or two
+        writers polling feeds that carry the same article both store it.
+        SQLite's write transaction (BEGIN IMMEDIATE) already admits one
+        writer at a time, so there is nothing more to hold here.
+        """
+
     def in_transaction(self) -> bool:
         """Whether a transaction is open (SQLite rolls one back by itself on a full disk or an I/O error)."""
         return self.db.conn.in_transaction

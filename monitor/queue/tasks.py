@@ -34,7 +34,7 @@ from monitor.pipeline import FeedReport
 from monitor.queue.locks import HostLeases, RedisLock, redis_client
 from monitor.queue.rulebook import RuleCache
 from monitor.settings import fetch_settings
-from storage import Store
+from storage import open_store
 
 log = logging.getLogger("monitor.queue")
 
@@ -103,7 +103,7 @@ class WorkerContext:
         if self._pid == os.getpid():
             return
         self.redis = redis_client(self.queue.broker)
-        self.store = Store(self.config.storage_path)
+        self.store = open_store(self.config.store_target)
         settings = fetch_settings(self.config)
         # A lease outlives its fetch's total deadline only if the worker died holding it.
         leases = HostLeases(self.redis, self.config.per_host, lease_seconds=settings.total_timeout + 30)

@@ -5,7 +5,8 @@ items, 50 ms added per request, 304 on a matching ETag) and the same 1,000
 rules. Variants, in one run, each in a fresh directory and a fresh store:
 
   single process   `monitor poll` without [queue] (the embedded default)
-  W workers        W `monitor worker --concurrency 1` processes over one Redis,
+  W workers        W `monitor worker --concurrency 1` processes over one Redis
+                   (with --threads N: `monitor worker --threads N` each),
                    then `monitor poll` with [queue] (enqueue, wait for every report)
 
 Each variant does round 1 (every item new) and round 2 (every feed 304).
@@ -13,7 +14,7 @@ Worker start-up is not timed (they are started and ready before round 1).
 All feeds are on one host, so `[fetch] per_host` is raised to 16, as in
 bench/cycle.py (with the queue it is a cluster-wide cap).
 
-    python bench/workers.py [--feeds 500] [--workers 1,2,4] [--repeats 1]
+    python bench/workers.py [--feeds 500] [--workers 1,2,4] [--threads N] [--repeats 1]
                             [--store PATH_OR_URL] [--redis URL]
 
 `--store`: where each variant's store is; `{variant}` in it is replaced by
@@ -94,12 +95,16 @@ def env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT))
 
 
+THREADS = 0  # --threads: each worker process runs that many tasks at once in threads
+
+
 def start_workers(cfg: Path, count: int) -> list[subprocess.Popen[bytes]]:
     procs = []
+    how = ["--threads", str(THREADS)] if THREADS else ["--concurrency", "1"]
     for n in range(count):
         log = (cfg.parent / f"worker{n}.log").open("wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(cfg), "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "monitor", "--config", str(cfg), "worker", *how],
             cwd=cfg.parent, env=env(), stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
         ))
     for n, proc in enumerate(procs):
@@ -162,6 +167,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="comma-separated worker process counts")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--store", help="store path or postgresql:// URL per variant ({variant} is replaced)")
+    ap.add_argument("--threads", type=int, default=0, help="run each worker process with --threads N")
     ap.add_argument("--redis", help="an existing Redis URL (default: start redis-server for the run)")
     args = ap.parse_args()
     counts = [int(x) for x in args.workers.split(",") if x.strip()]
@@ -172,6 +178,8 @@ def main() -> None:
     rules = tmp / "rules.toml"
     cycle.rules_file(rules, args.rules)
     redis_proc = None
+    global THREADS
+    THREADS = args.threads
     redis_url = args.redis
     if redis_url is None:
         redis_proc, redis_url = start_redis(tmp)
@@ -194,12 +202,14 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     base = statistics.median(float(r["round 1"]) for r in results["single"])
-    print(f"\n{'variant':<28} {'round 1 s':>10} {'feeds/s':>8} {'round 2 (304) s':>16} {'stored':>7} {'vs single':>9}")
+    print(f"\n{'variant':<38} {'round 1 s':>10} {'feeds/s':>8} {'round 2 (304) s':>16} {'stored':>7} {'vs single':>9}")
     for name, n in variants:
         r1 = statistics.median(float(r["round 1"]) for r in results[name])
         r2 = statistics.median(float(r["round 2 (304)"]) for r in results[name])
         label = "single process (no queue)" if not n else f"{n} worker process{'es' if n > 1 else ''}"
-        print(f"{label:<28} {r1:>10.2f} {args.feeds / r1:>8.1f} {r2:>16.2f} {results[name][-1]['stored']!s:>7} "
+        if n and THREADS:
+            label += f" x {THREADS} threads"
+        print(f"{label:<38} {r1:>10.2f} {args.feeds / r1:>8.1f} {r2:>16.2f} {results[name][-1]['stored']!s:>7} "
               f"{base / r1:>8.2f}×")
 
 

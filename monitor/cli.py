@@ -167,8 +167,10 @@ def run_command(ctx: click.Context, once: bool) -> None:
 @main.command()
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: two per core: a task mostly waits on the network).")
+@click.option("--threads", "-t", type=click.IntRange(1, 256), default=None,
+              help="Run tasks in this many threads of one process instead (start one such worker per core).")
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int | None) -> None:
+def worker(ctx: click.Context, concurrency: int | None, threads: int | None) -> None:
     """Start a Celery worker that polls the feeds `monitor run` or `monitor poll` enqueue ([queue] broker).
 
     Each task polls one feed end to end and writes it to the database; run
@@ -182,7 +184,9 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
 
     # Two per core: on this 2-core machine 4 processes polled the 200-feed loopback round
     # 2.1x faster than 2 (bench/workers.py), the fetches' waiting overlapping.
-    ctx.exit(run_worker(app.config, concurrency or 2 * max(1, default_processes())))
+    if threads and concurrency:
+        raise click.UsageError("--threads and --concurrency are two ways to run tasks at once: give one")
+    ctx.exit(run_worker(app.config, concurrency or 2 * max(1, default_processes()), threads or 0))
 
 
 # ---------------------------------------------------------------- digest

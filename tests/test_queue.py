@@ -23,6 +23,7 @@ from queue_support import FeedServer, Worker, queue_config, wait_until
 # The real-server fixtures (redis-server, the loopback feed server), shared with other queue tests.
 redis_server = queue_support.redis_server
 feed_server = queue_support.feed_server
+own_redis_server = queue_support.own_redis_server
 
 pytestmark = [pytest.mark.queue, pytest.mark.slow]
 
@@ -198,8 +199,9 @@ def test_two_monitor_runs_make_one_scheduler(
 
 
 def test_redis_down_the_scheduler_waits_and_resumes_no_feed_lost(
-    tmp_path: Path, subprocess_env: dict[str, str], redis_server: Any, feed_server: FeedServer, workers: Any
+    tmp_path: Path, subprocess_env: dict[str, str], own_redis_server: Any, feed_server: FeedServer, workers: Any
 ) -> None:
+    redis_server = own_redis_server
     urls = [feed_server.add(f"/f{f}.xml", rss(items(f, 5))) for f in range(3)]
     config = write_config(tmp_path, urls, queue_config(redis_server.url, tick=1, lock_timeout=3))
     workers(1)
@@ -312,3 +314,24 @@ def test_the_scheduler_does_not_enqueue_a_feed_whose_task_is_pending(
     # Nobody reads the scheduler's reports: they are not kept in the result backend.
     assert redis.Redis.from_url(redis_server.url).keys("celery-task-meta-*") == []
     assert ticks_before == log.read_text().count("enqueued 1 due feeds") == 1, log.read_text()
+
+
+def test_a_thread_pool_worker_polls_feeds_at_once_each_thread_with_its_own_store(
+    tmp_path: Path, subprocess_env: dict[str, str], redis_server: Any, feed_server: FeedServer
+) -> None:
+    # Slow feeds: with 4 threads the fetches overlap (the server sees several at once).
+    urls = [feed_server.add(f"/t{f}.xml", rss(items(f, 6)), delay=0.5) for f in range(8)]
+    # Two feeds carrying the same articles, decided in two threads: still one article each.
+    urls.append(feed_server.add("/copy.xml", rss(items(0, 6)), delay=0.5))
+    write_config(tmp_path, urls, queue_config(redis_server.url))
+    worker = Worker(tmp_path, subprocess_env, "threads", threads=4)
+    try:
+        done = monitor(tmp_path, subprocess_env, "poll")
+    finally:
+        worker.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"polled {len(urls)} feeds: {len(urls)} ok"), done.stdout
+    assert feed_server.most_active >= 2  # tasks ran at once in one process
+    rows, entries = stored(tmp_path / "data" / "monitor.db")
+    assert len(rows) == 8 * 6 and entries == 9 * 6
+    assert "Traceback" not in worker.text()

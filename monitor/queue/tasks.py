@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import socket
+import threading
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,26 +90,52 @@ class ClusterFetcher(Fetcher):
             return super().fetch(url, **kwargs)
 
 
+class _Connections(threading.local):
+    """One task runner's own connections: a prefork child's, or one thread's of a thread pool."""
+
+    pid: int | None = None
+    redis: Any = None
+    store: Any = None
+    fetcher: Any = None
+
+
 class WorkerContext:
-    """What a worker process keeps between tasks: config, rules by version, and (per process) connections."""
+    """What a worker keeps between tasks: config, rules by version, and connections per process and thread.
+
+    A Store is never shared between threads, so with `--threads` each
+    thread opens its own (and its own HTTP session); the rules are shared.
+    """
 
     def __init__(self, config: Config):
         assert config.queue is not None
         self.config = config
         self.queue: QueueConfig = config.queue
         self.rules = RuleCache()
-        self._pid: int | None = None
+        self._local = _Connections()
 
     def _open(self) -> None:
-        if self._pid == os.getpid():
+        c = self._local
+        if c.pid == os.getpid():
             return
-        self.redis = redis_client(self.queue.broker)
-        self.store = open_store(self.config.store_target)
+        c.redis = redis_client(self.queue.broker)
+        c.store = open_store(self.config.store_target)
         settings = fetch_settings(self.config)
         # A lease outlives its fetch's total deadline only if the worker died holding it.
-        leases = HostLeases(self.redis, self.config.per_host, lease_seconds=settings.total_timeout + 30)
-        self.fetcher = ClusterFetcher(settings, leases)
-        self._pid = os.getpid()
+        leases = HostLeases(c.redis, self.config.per_host, lease_seconds=settings.total_timeout + 30)
+        c.fetcher = ClusterFetcher(settings, leases)
+        c.pid = os.getpid()
+
+    @property
+    def redis(self) -> Any:
+        return self._local.redis
+
+    @property
+    def store(self) -> Any:
+        return self._local.store
+
+    @property
+    def fetcher(self) -> Any:
+        return self._local.fetcher
 
     def poll(self, feed_id: int, feed_url: str, version: str) -> FeedReport:
         """Poll one feed (holding its lock); None when another worker holds it."""
@@ -154,15 +181,19 @@ def _poll_feed_task(task: Any, feed_id: int, feed_url: str, version: str) -> dic
     return dataclasses.asdict(report)
 
 
-def run_worker(config: Config, concurrency: int) -> int:
-    """`monitor worker`: consume per-feed tasks in `concurrency` prefork processes until stopped."""
+def run_worker(config: Config, concurrency: int, threads: int = 0) -> int:
+    """`monitor worker`: consume per-feed tasks until stopped.
+
+    In `concurrency` prefork processes, or with `threads` in that many threads
+    of this one process (a task mostly waits on the network; the parsing
+    holds the GIL, so run one such worker per core)."""
     global _CONTEXT
     assert config.queue is not None
     _CONTEXT = WorkerContext(config)
     app = make_celery(config.queue)
     worker = app.Worker(
-        concurrency=concurrency,
-        pool_cls="prefork",
+        concurrency=threads or concurrency,
+        pool_cls="threads" if threads else "prefork",
         loglevel="INFO",
         queues=[QUEUE],
         hostname=f"monitor-{os.getpid()}@{socket.gethostname()}",

@@ -326,7 +326,8 @@ def test_a_wrong_password_or_no_server_is_one_line_without_the_password(
     from pg_helpers import free_port
 
     url, _password = split_password(pg_url)
-    wrong = url.replace("monitor@", "monitor:Wr0ng-pass-77@")
+    user = urlsplit(url).username or "monitor"  # the private cluster's `monitor`, or CI's server's user
+    wrong = url.replace(f"{user}@", f"{user}:Wr0ng-pass-77@", 1)
     nobody = f"postgresql://monitor:Wr0ng-pass-77@127.0.0.1:{free_port()}/monitor"
     for target, cause in ((wrong, "password authentication failed"), (nobody, "Connection refused")):
         write_config(tmp_path, [], f'url = "{target}"')

@@ -80,3 +80,22 @@ def wellformed_corpus() -> list[str]:
         return []
     rows = csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
     return sorted(r["file"] for r in rows if r["file"].startswith("wellformed/"))
+
+
+CORPUS_BASE = "https://corpus.example/feed"
+
+
+def parsed_corpus() -> list[tuple[str, object]]:
+    """(MANIFEST name, ParsedFeed) of every corpus file that parses (FeedError ones left out); [] without it."""
+    from monitor.parse import FeedError, parse_feed
+
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        return []
+    out = []
+    for line in (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        name = line.split("\t", 1)[0]
+        try:
+            out.append((name, parse_feed((CORPUS / name).read_bytes(), CORPUS_BASE, None)))
+        except FeedError:
+            continue
+    return out
